@@ -1,0 +1,180 @@
+"""``python -m shared``: the same scan the timer runs, from a terminal with your own ``az login`` identity.
+
+Contract (SPEC §4): ``--format json`` prints the scan document on stdout and nothing else; logs and
+progress go to stderr. Exit codes: 0 all assessed and nothing non-compliant, 1 something non-compliant,
+2 usage or configuration error (including a store that cannot be written), 3 nothing non-compliant but
+something not assessed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import IO, NoReturn
+
+from shared.models import ScanResult, ScanStatus, Status
+from shared.settings import Settings, SettingsError, parse_subscription_id
+
+EXIT_OK = 0
+EXIT_NON_COMPLIANT = 1
+EXIT_USAGE = 2
+EXIT_NOT_ASSESSED = 3
+
+PROG = "python -m shared"
+log = logging.getLogger("shared")
+
+
+class UsageError(Exception):
+    """Bad command line: one line, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line naming the problem, instead of argparse's usage block.
+        raise UsageError(f"{message} (see {PROG} {self.prog.split()[-1]} --help)")
+
+
+def _subscription(value: str) -> str:
+    try:
+        return parse_subscription_id(value)
+    except SettingsError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("Setting --subscription: ")) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="AutoRenew Guard: KeyVault-006 certificate auto-renewal scanner.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+
+    scan = commands.add_parser("scan", help="scan Key Vault certificates and report (stores the scan by default)")
+    _add_target_arguments(scan)
+    scan.add_argument("--format", choices=("table", "json"), default="table", help="output format (default table)")
+    scan.add_argument("--no-store", action="store_true", help="do not store the scan in Table Storage")
+    scan.add_argument("--notify", action="store_true", help="post the digest to ALERT_WEBHOOK_URL, as the timer does")
+    scan.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
+    return parser
+
+
+def _add_target_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--subscription",
+        action="append",
+        default=[],
+        type=_subscription,
+        metavar="ID",
+        help="subscription id to scan (repeatable; default AZURE_SUBSCRIPTION_IDS, else all visible)",
+    )
+    parser.add_argument("--vault", action="append", default=[], metavar="NAME", help="only this vault (repeatable)")
+
+
+def exit_code(result: ScanResult) -> int:
+    statuses = {f.status for f in result.findings}
+    if Status.NON_COMPLIANT in statuses:
+        return EXIT_NON_COMPLIANT
+    if Status.NOT_ASSESSED in statuses or result.scan.status in (ScanStatus.FAILED, ScanStatus.PARTIAL):
+        return EXIT_NOT_ASSESSED
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> int:
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    try:
+        args = build_parser().parse_args(argv)
+        settings = Settings.from_env()
+    except UsageError as exc:
+        print(f"{PROG}: error: {exc}", file=err)
+        return EXIT_USAGE
+    except SettingsError as exc:
+        print(f"{PROG}: error: {exc}", file=err)
+        return EXIT_USAGE
+    _configure_logging(err, verbose=getattr(args, "verbose", False))
+    if args.command == "scan":
+        return _scan(args, settings, out, err)
+    raise AssertionError(f"unhandled command {args.command}")  # argparse only lets known commands through
+
+
+def _configure_logging(stream: IO[str], *, verbose: bool) -> None:
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    # The report already shows every vault that failed; repeat it in the log only when asked.
+    root.setLevel(logging.INFO if verbose else logging.ERROR)
+    if not verbose:
+        logging.getLogger("azure").setLevel(logging.CRITICAL)
+
+
+def _scan(args: argparse.Namespace, settings: Settings, out: IO[str], err: IO[str]) -> int:
+    from shared.clients import AzureClients  # noqa: PLC0415 - keep `--help` and usage errors instant
+    from shared.scan import ScanTarget, ScanTargetError, run_scan  # noqa: PLC0415
+    from shared.store import FindingsStore, StoreError  # noqa: PLC0415
+
+    if args.notify and not settings.alert_webhook_url:
+        print(f"{PROG}: error: --notify needs the setting ALERT_WEBHOOK_URL", file=err)
+        return EXIT_USAGE
+    clients = AzureClients(settings)
+    store = None
+    if not args.no_store:
+        try:
+            store = FindingsStore.from_settings(settings, clients.credential)
+        except StoreError as exc:
+            print(f"{PROG}: error: {exc} (or pass --no-store)", file=err)
+            return EXIT_USAGE
+
+    progress = _ProgressLine(err) if args.format == "table" and err.isatty() else None
+    target = ScanTarget(subscription_ids=tuple(args.subscription), vault_names=tuple(args.vault))
+    try:
+        outcome = run_scan(settings, clients, target=target, store=store, notify=args.notify, on_progress=progress)
+    except ScanTargetError as exc:
+        if progress:
+            progress.clear()
+        print(f"{PROG}: error: {exc}", file=err)
+        return EXIT_USAGE
+    finally:
+        clients.close()
+    if progress:
+        progress.clear()
+
+    result = outcome.result
+    if args.format == "json":
+        json.dump(result.to_document(), out, indent=2, ensure_ascii=False)
+        out.write("\n")
+    else:
+        from shared.textreport import render  # noqa: PLC0415
+
+        out.write(render(result))
+        if outcome.stored:
+            out.write(f"\nStored as scan {result.scan.id}.\n")
+        elif args.no_store:
+            out.write("\nNot stored (--no-store).\n")
+        if outcome.alerts_sent:
+            out.write(f"Posted {outcome.alerts_sent} alert message(s) to the webhook.\n")
+    out.flush()
+
+    if outcome.store_error:
+        print(f"{PROG}: error: the scan was not stored: {outcome.store_error}", file=err)
+        return EXIT_USAGE
+    if outcome.alert_error:
+        print(f"{PROG}: warning: the alert was not delivered: {outcome.alert_error}", file=err)
+    return exit_code(result)
+
+
+class _ProgressLine:
+    """A single self-overwriting status line on an interactive stderr."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+
+    def __call__(self, progress: object) -> None:
+        done = getattr(progress, "vaults_done", 0)
+        total = getattr(progress, "vaults_total", 0)
+        certificates = getattr(progress, "certificates", 0)
+        self.stream.write(f"\rScanning vaults: {done}/{total}, {certificates} certificates read")
+        self.stream.flush()
+
+    def clear(self) -> None:
+        self.stream.write("\r\033[K")
+        self.stream.flush()

@@ -1,0 +1,64 @@
+"""Subscriptions and Key Vaults, from Resource Manager. The only module that touches management SDK types.
+
+``vaults.list_by_subscription()`` is used rather than ``vaults.list()``: only the former returns the
+vault's ``vaultUri`` (sovereign clouds and private endpoints have their own hosts; we never build it).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+from shared.clients import AzureClients
+from shared.models import Vault
+
+log = logging.getLogger(__name__)
+
+_RESOURCE_GROUP = re.compile(r"/resourceGroups/([^/]+)/", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    id: str
+    display_name: str | None = None
+    state: str | None = None
+
+
+def list_subscriptions(clients: AzureClients) -> list[Subscription]:
+    """Every subscription the identity can read and that is not disabled or deleted.
+
+    Raises the SDK's exception when the listing fails: without subscriptions there is nothing to scan,
+    and the caller decides how to report that.
+    """
+    found = []
+    for item in clients.subscriptions().subscriptions.list():
+        state = str(getattr(item.state, "value", item.state) or "")
+        if state and state.lower() not in ("enabled", "pastdue", "warned"):
+            log.info("Skipping subscription %s in state %s", item.subscription_id, state)
+            continue
+        if item.subscription_id:
+            found.append(Subscription(id=item.subscription_id, display_name=item.display_name, state=state or None))
+    return found
+
+
+def list_vaults(clients: AzureClients, subscription_id: str) -> list[Vault]:
+    """Every Key Vault of one subscription (all pages). Raises the SDK's exception on failure."""
+    vaults = []
+    for item in clients.vaults(subscription_id).vaults.list_by_subscription():
+        uri = item.properties.vault_uri if item.properties else None
+        if not item.name or not uri:
+            log.warning("Skipping vault %s in subscription %s: it has no vault URI", item.name, subscription_id)
+            continue
+        match = _RESOURCE_GROUP.search(item.id or "")
+        vaults.append(
+            Vault(
+                subscription_id=subscription_id,
+                name=item.name,
+                uri=uri,
+                resource_id=item.id,
+                resource_group=match.group(1) if match else None,
+                location=item.location,
+            )
+        )
+    return vaults

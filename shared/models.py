@@ -1,0 +1,313 @@
+"""The app's own records: what every part of the pipeline speaks.
+
+SDK objects are mapped into these in exactly one place (``keyvault.py``, ``discovery.py``); rules, the
+store, alerts and the HTTP API only ever see these plain, immutable records. Field names follow
+SPEC §3 so a finding serialises to the documented JSON without a translation table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+RULE_AUTORENEW = "KeyVault-006"
+RULE_EXPIRY = "CertificateExpiry"
+RULE_IDS: tuple[str, ...] = (RULE_AUTORENEW, RULE_EXPIRY)
+
+
+class Status(StrEnum):
+    """The verdict of one rule on one certificate (SPEC §2)."""
+
+    COMPLIANT = "compliant"
+    NON_COMPLIANT = "non_compliant"
+    EXEMPT = "exempt"
+    NOT_APPLICABLE = "not_applicable"
+    NOT_ASSESSED = "not_assessed"
+
+    @property
+    def is_problem(self) -> bool:
+        """Problems are what alerts and the report lead with: something is wrong or unknown."""
+        return self in (Status.NON_COMPLIANT, Status.NOT_ASSESSED)
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        """0 is the most severe; sort ascending to put the worst first."""
+        return _SEVERITY_ORDER.index(self)
+
+
+_SEVERITY_ORDER = (Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW, Severity.INFO)
+
+
+class ScanStatus(StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    PARTIAL = "partial"
+    FAILED = "failed"
+
+
+class LifetimeActionType(StrEnum):
+    AUTO_RENEW = "AutoRenew"
+    EMAIL_CONTACTS = "EmailContacts"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def isoformat(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a ``Z``: the one time format of every document we emit."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
+    text = value.isoformat(timespec="seconds" if value.microsecond == 0 else "milliseconds")
+    return text.replace("+00:00", "Z")
+
+
+def parse_time(value: str | datetime | None) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadError:
+    """Why something could not be read: the service's error code, HTTP status and a short message.
+
+    The message comes from the service's error body or the exception, never from a request URL or a
+    header, so it carries no token and no secret.
+    """
+
+    code: str
+    message: str
+    status_code: int | None = None
+
+    def describe(self) -> str:
+        status = f"HTTP {self.status_code} " if self.status_code else ""
+        message = self.message.strip().rstrip(".")
+        return f"{status}{self.code}: {message}" if message else f"{status}{self.code}"
+
+
+@dataclass(frozen=True, slots=True)
+class Vault:
+    subscription_id: str
+    name: str
+    uri: str
+    resource_id: str | None = None
+    resource_group: str | None = None
+    location: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LifetimeAction:
+    """One entry of a policy's ``lifetime_actions``; ``action`` keeps unknown values as they came."""
+
+    action: str
+    days_before_expiry: int | None = None
+    lifetime_percentage: int | None = None
+
+    @property
+    def is_auto_renew(self) -> bool:
+        return self.action.lower() == LifetimeActionType.AUTO_RENEW.lower()
+
+    def describe_trigger(self) -> str:
+        if self.days_before_expiry is not None:
+            return f"{self.days_before_expiry} days before expiry"
+        if self.lifetime_percentage is not None:
+            return f"at {self.lifetime_percentage}% of its lifetime"
+        return "with no trigger"
+
+
+@dataclass(frozen=True, slots=True)
+class Certificate:
+    """A certificate as the rules see it: list properties plus its issuance policy.
+
+    ``error`` set means the certificate (or its policy) could not be read; the other fields then hold
+    whatever the list call gave, which is still useful in the finding.
+    """
+
+    vault: Vault
+    name: str
+    id: str
+    enabled: bool | None = True
+    tags: Mapping[str, str] = field(default_factory=dict)
+    not_before: datetime | None = None
+    expires_on: datetime | None = None
+    issuer: str | None = None
+    lifetime_actions: tuple[LifetimeAction, ...] = ()
+    validity_months: int | None = None
+    error: ReadError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One rule's verdict on one certificate (or on a vault/subscription that could not be listed)."""
+
+    rule_id: str
+    status: Status
+    severity: Severity
+    subscription_id: str | None
+    vault_name: str | None
+    vault_uri: str | None
+    certificate_name: str | None
+    certificate_id: str | None
+    issuer: str | None
+    lifetime_action: str | None
+    days_before_expiry: int | None
+    lifetime_percentage: int | None
+    expires_on: datetime | None
+    reason: str
+    # Extra fields (SPEC §3 welcomes them): where to click, and what the service said.
+    vault_id: str | None = None
+    error_code: str | None = None
+
+    @property
+    def key(self) -> str:
+        """Identity of this finding across scans: the same certificate under the same rule."""
+        return "|".join(
+            (
+                self.rule_id,
+                (self.subscription_id or "").lower(),
+                (self.vault_name or "").lower(),
+                self.certificate_name or "",
+            )
+        )
+
+    @property
+    def key_hash(self) -> str:
+        """A stable, key-safe digest of :attr:`key` (names cannot go into Table keys as they are)."""
+        return hashlib.sha256(self.key.encode("utf-8")).hexdigest()[:32]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["status"] = self.status.value
+        data["severity"] = self.severity.value
+        data["expires_on"] = isoformat(self.expires_on)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Finding:
+        names = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in names}
+        values["status"] = Status(values["status"])
+        values["severity"] = Severity(values["severity"])
+        values["expires_on"] = parse_time(values.get("expires_on"))
+        for name in names - values.keys():
+            values[name] = None
+        return cls(**values)
+
+
+def sort_by_severity(findings: Iterable[Finding]) -> list[Finding]:
+    """Most severe first, then problems before the rest, then by place, so lists read the same way."""
+    return sorted(
+        findings,
+        key=lambda f: (
+            not f.status.is_problem,
+            f.severity.rank,
+            f.status != Status.NON_COMPLIANT,
+            f.expires_on or datetime.max.replace(tzinfo=UTC),
+            f.vault_name or "",
+            f.certificate_name or "",
+            f.rule_id,
+        ),
+    )
+
+
+def count_by_status(findings: Iterable[Finding]) -> dict[str, int]:
+    counts = {status.value: 0 for status in Status}
+    for finding in findings:
+        counts[finding.status.value] += 1
+    return counts
+
+
+def new_scan_id(started_at: datetime) -> str:
+    """Sortable and unique even when two scans start in the same second."""
+    return f"{started_at.astimezone(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+
+
+@dataclass(slots=True)
+class Scan:
+    """The scan's own record. ``problems`` are things a person should know that are not findings:
+    a webhook that failed, a store that refused a write."""
+
+    id: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    status: ScanStatus = ScanStatus.RUNNING
+    counts: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    subscriptions: list[str] = field(default_factory=list)
+    vault_count: int = 0
+    certificate_count: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "started_at": isoformat(self.started_at),
+            "finished_at": isoformat(self.finished_at),
+            "status": self.status.value,
+            "counts": dict(self.counts),
+            "problems": list(self.problems),
+            "subscriptions": list(self.subscriptions),
+            "vault_count": self.vault_count,
+            "certificate_count": self.certificate_count,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Scan:
+        started = parse_time(data["started_at"])
+        if started is None:
+            raise ValueError("a scan record needs started_at")
+        return cls(
+            id=data["id"],
+            started_at=started,
+            finished_at=parse_time(data.get("finished_at")),
+            status=ScanStatus(data.get("status", ScanStatus.RUNNING)),
+            counts=dict(data.get("counts") or {}),
+            problems=list(data.get("problems") or []),
+            subscriptions=list(data.get("subscriptions") or []),
+            vault_count=int(data.get("vault_count") or 0),
+            certificate_count=int(data.get("certificate_count") or 0),
+        )
+
+
+@dataclass(slots=True)
+class ScanResult:
+    """A scan and its findings: the scan document of SPEC §3."""
+
+    scan: Scan
+    findings: list[Finding]
+
+    @property
+    def problems(self) -> list[Finding]:
+        return [f for f in sort_by_severity(self.findings) if f.status.is_problem]
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "scan": self.scan.to_dict(),
+            "findings": [f.to_dict() for f in sort_by_severity(self.findings)],
+        }
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> ScanResult:
+        return cls(
+            scan=Scan.from_dict(document["scan"]),
+            findings=[Finding.from_dict(f) for f in document.get("findings", [])],
+        )

@@ -1,0 +1,363 @@
+"""The two rules of SPEC §2 as pure functions: records in, findings out, no I/O and no SDK types.
+
+Every certificate listed yields exactly one finding per rule, so nothing is silently dropped; a vault or
+subscription that could not be listed yields one ``not_assessed`` finding per rule in its place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from shared.models import (
+    RULE_AUTORENEW,
+    RULE_EXPIRY,
+    RULE_IDS,
+    Certificate,
+    Finding,
+    LifetimeAction,
+    ReadError,
+    Severity,
+    Status,
+    Vault,
+)
+
+ISSUER_SELF = "self"
+ISSUER_UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class RuleOptions:
+    """What the rules need from the settings, and nothing else."""
+
+    expiry_warning_days: int = 30
+    exempt_tags: tuple[tuple[str, str], ...] = (("autorenew-exempt", "true"), ("Issuer", "Acmebot"))
+
+
+def evaluate(certificate: Certificate, *, now: datetime, options: RuleOptions) -> list[Finding]:
+    """Both rules on one certificate, in rule order."""
+    return [check_auto_renewal(certificate, options), check_expiry(certificate, now=now, options=options)]
+
+
+def evaluate_all(certificates: Iterable[Certificate], *, now: datetime, options: RuleOptions) -> Iterable[Finding]:
+    for certificate in certificates:
+        yield from evaluate(certificate, now=now, options=options)
+
+
+# --- KeyVault-006 -----------------------------------------------------------------------------------------
+
+
+def check_auto_renewal(certificate: Certificate, options: RuleOptions) -> Finding:
+    """KeyVault-006: the first row of the SPEC §2 table that matches decides."""
+    if certificate.error is not None:
+        return _finding(
+            certificate,
+            RULE_AUTORENEW,
+            Status.NOT_ASSESSED,
+            Severity.HIGH,
+            _unreadable_reason(certificate.error),
+            error=certificate.error,
+        )
+    if certificate.enabled is False:
+        return _finding(
+            certificate,
+            RULE_AUTORENEW,
+            Status.NOT_APPLICABLE,
+            Severity.HIGH,
+            "The certificate is disabled, so it is neither served nor renewed.",
+        )
+    exemption = matching_exempt_tag(certificate.tags, options.exempt_tags)
+    if exemption is not None:
+        key, value = exemption
+        return _finding(
+            certificate,
+            RULE_AUTORENEW,
+            Status.EXEMPT,
+            Severity.HIGH,
+            f"The certificate is exempt from this rule by its tag {key}={value}; its expiry is still checked.",
+        )
+
+    issuer = (certificate.issuer or "").strip()
+    if issuer.lower() in ("", ISSUER_UNKNOWN):
+        shown = issuer or "missing from the policy"
+        return _finding(
+            certificate,
+            RULE_AUTORENEW,
+            Status.NON_COMPLIANT,
+            Severity.HIGH,
+            f"The issuer is {shown} (an imported certificate, or a CA Key Vault is not partnered with), "
+            "so Key Vault cannot renew it. Reissue it from an integrated CA (DigiCert, GlobalSign) or as "
+            "self-signed with an AutoRenew lifetime action, or renew it elsewhere and tag it "
+            f"{_first_exempt_tag(options)} so this rule stops flagging it.",
+        )
+
+    auto_renew = next((a for a in certificate.lifetime_actions if a.is_auto_renew and _has_trigger(a)), None)
+    if auto_renew is not None:
+        return _finding(
+            certificate,
+            RULE_AUTORENEW,
+            Status.COMPLIANT,
+            Severity.HIGH,
+            f"Key Vault renews it automatically {auto_renew.describe_trigger()} (AutoRenew, issuer {issuer}).",
+            action=auto_renew,
+        )
+
+    return _finding(
+        certificate,
+        RULE_AUTORENEW,
+        Status.NON_COMPLIANT,
+        Severity.HIGH,
+        _missing_auto_renew_reason(certificate.lifetime_actions),
+    )
+
+
+def primary_action(actions: Sequence[LifetimeAction]) -> LifetimeAction | None:
+    """The action a finding reports: the renewing one when there is one, else the first."""
+    return next((a for a in actions if a.is_auto_renew and _has_trigger(a)), actions[0] if actions else None)
+
+
+def _has_trigger(action: LifetimeAction) -> bool:
+    return action.days_before_expiry is not None or action.lifetime_percentage is not None
+
+
+def _missing_auto_renew_reason(actions: Sequence[LifetimeAction]) -> str:
+    fix = "set the lifetime action to AutoRenew."
+    if not actions:
+        return f"No lifetime action is configured, so nothing renews it and nobody is reminded; {fix}"
+    if all(a.action.lower() == "emailcontacts" for a in actions):
+        triggers = ", ".join(a.describe_trigger() for a in actions)
+        return f"Only EmailContacts is configured ({triggers}); {fix}"
+    if any(a.is_auto_renew for a in actions):
+        return f"AutoRenew is configured without a trigger, so it never fires; {fix}"
+    described = ", ".join(f"{a.action} ({a.describe_trigger()})" for a in actions)
+    return f"The lifetime actions are {described}, none of which renews it; {fix}"
+
+
+def matching_exempt_tag(
+    tags: Mapping[str, str] | None, exempt_tags: Sequence[tuple[str, str]]
+) -> tuple[str, str] | None:
+    """The certificate's own ``(key, value)`` that matches an exemption; Azure tag names are
+    case-insensitive, and we compare values the same way so ``True`` and ``true`` agree."""
+    if not tags:
+        return None
+    lowered = {(str(k).lower(), str(v).strip().lower()): (k, v) for k, v in tags.items()}
+    for key, value in exempt_tags:
+        found = lowered.get((key.lower(), value.lower()))
+        if found is not None:
+            return str(found[0]), str(found[1])
+    return None
+
+
+def _first_exempt_tag(options: RuleOptions) -> str:
+    if options.exempt_tags:
+        key, value = options.exempt_tags[0]
+        return f"{key}={value}"
+    return "with an exemption tag (EXEMPT_TAGS)"
+
+
+# --- CertificateExpiry ------------------------------------------------------------------------------------
+
+
+def check_expiry(certificate: Certificate, *, now: datetime, options: RuleOptions) -> Finding:
+    if certificate.error is not None:
+        return _finding(
+            certificate,
+            RULE_EXPIRY,
+            Status.NOT_ASSESSED,
+            Severity.MEDIUM,
+            _unreadable_reason(certificate.error),
+            error=certificate.error,
+        )
+    if certificate.enabled is False:
+        return _finding(
+            certificate,
+            RULE_EXPIRY,
+            Status.NOT_APPLICABLE,
+            Severity.MEDIUM,
+            "The certificate is disabled, so its expiry does not matter.",
+        )
+    expires_on = certificate.expires_on
+    if expires_on is None:
+        return _finding(
+            certificate,
+            RULE_EXPIRY,
+            Status.NOT_APPLICABLE,
+            Severity.MEDIUM,
+            "The certificate has no expiry date (it may still be pending issuance).",
+        )
+
+    remaining = expires_on - now
+    days_left = remaining.total_seconds() / 86400
+    when = f"{expires_on:%Y-%m-%d %H:%M} UTC"
+    failing = _renewal_failing(certificate, now)
+
+    if remaining.total_seconds() <= 0:
+        ago = _days(-days_left)
+        reason = f"The certificate expired on {when} ({ago} ago); replace it now."
+        status, severity = Status.NON_COMPLIANT, Severity.CRITICAL
+    elif days_left <= options.expiry_warning_days:
+        left = _days(days_left)
+        reason = f"The certificate expires on {when}, in {left}"
+        reason += (
+            ", inside the 7-day danger zone; renew it now."
+            if days_left <= 7
+            else f", inside the {options.expiry_warning_days}-day warning window; make sure it is renewed."
+        )
+        status = Status.NON_COMPLIANT
+        severity = Severity.HIGH if days_left <= 7 else Severity.MEDIUM
+    else:
+        reason = f"The certificate expires on {when}, in {_days(days_left)}."
+        status, severity = Status.COMPLIANT, Severity.MEDIUM
+
+    if failing is not None:
+        action, due = failing
+        reason += (
+            f" Renewal looks stuck: AutoRenew ({action.describe_trigger()}) was due on {due:%Y-%m-%d}, "
+            "yet this is still the current version; check the certificate's pending operation and its issuer."
+        )
+    return _finding(certificate, RULE_EXPIRY, status, severity, reason, action=failing[0] if failing else None)
+
+
+def renewal_point(action: LifetimeAction, certificate: Certificate) -> datetime | None:
+    """When Key Vault should renew: ``daysBeforeExpiry`` before expiry, or ``lifetimePercentage`` of the
+    span from not-before to expiry."""
+    expires_on = certificate.expires_on
+    if expires_on is None:
+        return None
+    if action.days_before_expiry is not None:
+        return expires_on - timedelta(days=action.days_before_expiry)
+    if action.lifetime_percentage is not None and certificate.not_before is not None:
+        span = expires_on - certificate.not_before
+        return certificate.not_before + span * (action.lifetime_percentage / 100)
+    return None
+
+
+def _renewal_failing(certificate: Certificate, now: datetime) -> tuple[LifetimeAction, datetime] | None:
+    for action in certificate.lifetime_actions:
+        if not action.is_auto_renew:
+            continue
+        due = renewal_point(action, certificate)
+        if due is not None and due <= now:
+            return action, due
+    return None
+
+
+def _days(value: float) -> str:
+    if value < 1:
+        hours = max(1, round(value * 24))
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    days = int(value)
+    return f"{days} day{'s' if days != 1 else ''}"
+
+
+# --- vaults and subscriptions that could not be read ------------------------------------------------------
+
+
+def unreadable_vault(vault: Vault, error: ReadError) -> list[Finding]:
+    """A vault whose certificates could not be listed: one ``not_assessed`` finding per rule."""
+    reason = f"Could not list the vault's certificates ({error.describe()}). {_hint(error)}".strip()
+    return [
+        Finding(
+            rule_id=rule_id,
+            status=Status.NOT_ASSESSED,
+            severity=Severity.HIGH,
+            subscription_id=vault.subscription_id,
+            vault_name=vault.name,
+            vault_uri=vault.uri,
+            certificate_name=None,
+            certificate_id=None,
+            issuer=None,
+            lifetime_action=None,
+            days_before_expiry=None,
+            lifetime_percentage=None,
+            expires_on=None,
+            reason=reason,
+            vault_id=vault.resource_id,
+            error_code=error.code,
+        )
+        for rule_id in RULE_IDS
+    ]
+
+
+def unreadable_subscription(subscription_id: str, error: ReadError) -> list[Finding]:
+    """A subscription whose vaults could not be listed: one ``not_assessed`` finding per rule."""
+    reason = f"Could not list the subscription's Key Vaults ({error.describe()}). {_hint(error)}".strip()
+    return [
+        Finding(
+            rule_id=rule_id,
+            status=Status.NOT_ASSESSED,
+            severity=Severity.HIGH,
+            subscription_id=subscription_id,
+            vault_name=None,
+            vault_uri=None,
+            certificate_name=None,
+            certificate_id=None,
+            issuer=None,
+            lifetime_action=None,
+            days_before_expiry=None,
+            lifetime_percentage=None,
+            expires_on=None,
+            reason=reason,
+            error_code=error.code,
+        )
+        for rule_id in RULE_IDS
+    ]
+
+
+def _unreadable_reason(error: ReadError) -> str:
+    return f"Could not read the certificate or its policy ({error.describe()}). {_hint(error)}".strip()
+
+
+def _hint(error: ReadError) -> str:
+    code = error.code.lower()
+    if "firewall" in code or "ipnotallowed" in code or "networkacl" in code:
+        return "The vault's firewall refused the scanner; allow its network or trusted Azure services."
+    if error.status_code == 403 or "forbidden" in code or "authorizationfailed" in code:
+        return (
+            "Grant the scanning identity Key Vault Reader (RBAC vaults) or certificate list and get "
+            "permissions (access-policy vaults)."
+        )
+    if error.status_code == 404:
+        return "It was deleted or moved while the scan ran."
+    if error.status_code == 429:
+        return "Key Vault kept throttling the scanner; the next scan will try again."
+    if error.status_code and error.status_code >= 500:
+        return "The service kept failing; the next scan will try again."
+    return ""
+
+
+# --- building findings ------------------------------------------------------------------------------------
+
+
+def _finding(
+    certificate: Certificate,
+    rule_id: str,
+    status: Status,
+    severity: Severity,
+    reason: str,
+    *,
+    action: LifetimeAction | None = None,
+    error: ReadError | None = None,
+) -> Finding:
+    vault = certificate.vault
+    if action is None:
+        action = primary_action(certificate.lifetime_actions)
+    return Finding(
+        rule_id=rule_id,
+        status=status,
+        severity=severity,
+        subscription_id=vault.subscription_id,
+        vault_name=vault.name,
+        vault_uri=vault.uri,
+        certificate_name=certificate.name,
+        certificate_id=certificate.id,
+        issuer=certificate.issuer,
+        lifetime_action=action.action if action else None,
+        days_before_expiry=action.days_before_expiry if action else None,
+        lifetime_percentage=action.lifetime_percentage if action else None,
+        expires_on=certificate.expires_on,
+        reason=reason,
+        vault_id=vault.resource_id,
+        error_code=error.code if error else None,
+    )

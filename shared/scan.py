@@ -1,0 +1,277 @@
+"""The scan itself: discover → read → evaluate, into one :class:`ScanResult`.
+
+Vaults are read concurrently (``SCAN_VAULT_CONCURRENCY`` at a time, each with at most
+``SCAN_REQUESTS_PER_VAULT`` requests in flight), and each vault's certificates are turned into findings
+as soon as the vault is done, so memory grows with the findings, not with the SDK objects.
+
+Failures are data, not exceptions: a subscription or vault that cannot be listed, or a certificate that
+cannot be read, becomes ``not_assessed`` findings and the scan ends ``partial``. The scan ends ``failed``
+only when nothing at all could be read (no subscription list, no token).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from shared import alerts, discovery, rules
+from shared.alerts import WebhookSender
+from shared.clients import AzureClients
+from shared.keyvault import VaultRead, read_error, read_vault
+from shared.models import (
+    Finding,
+    ReadError,
+    Scan,
+    ScanResult,
+    ScanStatus,
+    Status,
+    Vault,
+    count_by_status,
+    new_scan_id,
+    utcnow,
+)
+from shared.settings import Settings
+from shared.store import FindingsStore, StoreError
+
+log = logging.getLogger(__name__)
+
+
+class ScanTargetError(ValueError):
+    """The caller asked for something the estate does not have (e.g. a vault name no subscription holds)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScanTarget:
+    """What to scan. Empty means everything the identity can read (or ``AZURE_SUBSCRIPTION_IDS``)."""
+
+    subscription_ids: tuple[str, ...] = ()
+    vault_names: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Progress:
+    """Counters a progress display can read while the scan runs."""
+
+    vaults_total: int = 0
+    vaults_done: int = 0
+    certificates: int = 0
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(slots=True)
+class _Collector:
+    findings: list[Finding] = field(default_factory=list)
+    subscriptions_failed: int = 0
+    vaults_read: int = 0
+    vaults_failed: int = 0
+    certificates: int = 0
+
+
+def rule_options(settings: Settings) -> rules.RuleOptions:
+    return rules.RuleOptions(expiry_warning_days=settings.expiry_warning_days, exempt_tags=settings.exempt_tags)
+
+
+def scan_estate(
+    settings: Settings,
+    clients: AzureClients,
+    *,
+    target: ScanTarget = ScanTarget(),
+    now: datetime | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> ScanResult:
+    started = now or utcnow()
+    scan = Scan(id=new_scan_id(started), started_at=started)
+    options = rule_options(settings)
+    collected = _Collector()
+    clock = time.monotonic()
+
+    subscription_ids, failure = _subscriptions(settings, clients, target)
+    if failure is not None:
+        scan.problems.append(f"Could not list subscriptions ({failure.describe()}).")
+        return _finish(scan, collected, nothing_read=True)
+    scan.subscriptions = list(subscription_ids)
+
+    vaults = _vaults(settings, clients, subscription_ids, collected)
+    vaults = _select(vaults, target.vault_names)
+    progress = Progress(vaults_total=len(vaults))
+    if on_progress:
+        on_progress(progress)
+
+    with ThreadPoolExecutor(max_workers=settings.vault_concurrency, thread_name_prefix="vault") as pool:
+        futures = [pool.submit(_read, clients, vault, settings.requests_per_vault) for vault in vaults]
+        for future in as_completed(futures):
+            read = future.result()
+            _evaluate(read, started, options, collected)
+            progress.vaults_done += 1
+            progress.certificates = collected.certificates
+            if on_progress:
+                on_progress(progress)
+
+    scan.vault_count = len(vaults)
+    log.info(
+        "Scanned %d certificates in %d vaults of %d subscriptions in %.1f s",
+        collected.certificates,
+        len(vaults),
+        len(subscription_ids),
+        time.monotonic() - clock,
+    )
+    # Failed means nothing at all could be read: every subscription refused, or every vault did.
+    nothing_read = (bool(subscription_ids) and collected.subscriptions_failed == len(subscription_ids)) or (
+        bool(vaults) and collected.vaults_read == 0
+    )
+    return _finish(scan, collected, nothing_read=nothing_read)
+
+
+def _subscriptions(
+    settings: Settings, clients: AzureClients, target: ScanTarget
+) -> tuple[tuple[str, ...], ReadError | None]:
+    chosen = target.subscription_ids or settings.subscription_ids
+    if chosen:
+        return tuple(dict.fromkeys(chosen)), None
+    try:
+        return tuple(s.id for s in discovery.list_subscriptions(clients)), None
+    except Exception as exc:  # noqa: BLE001 - reported as a failed scan with the reason
+        error = read_error(exc)
+        log.error("Could not list subscriptions: %s", error.describe())
+        return (), error
+
+
+def _vaults(
+    settings: Settings, clients: AzureClients, subscription_ids: Sequence[str], collected: _Collector
+) -> list[Vault]:
+    def one(subscription_id: str) -> tuple[str, list[Vault] | ReadError]:
+        try:
+            return subscription_id, discovery.list_vaults(clients, subscription_id)
+        except Exception as exc:  # noqa: BLE001 - becomes not_assessed findings for the subscription
+            return subscription_id, read_error(exc)
+
+    vaults: list[Vault] = []
+    workers = max(1, min(settings.vault_concurrency, len(subscription_ids)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="subscription") as pool:
+        for subscription_id, listed in pool.map(one, subscription_ids):
+            if isinstance(listed, ReadError):
+                log.warning("Could not list vaults of subscription %s: %s", subscription_id, listed.describe())
+                collected.findings.extend(rules.unreadable_subscription(subscription_id, listed))
+                collected.subscriptions_failed += 1
+            else:
+                vaults.extend(listed)
+    return vaults
+
+
+def _select(vaults: list[Vault], names: Iterable[str]) -> list[Vault]:
+    wanted = {name.lower() for name in names}
+    if not wanted:
+        return vaults
+    chosen = [v for v in vaults if v.name.lower() in wanted]
+    missing = wanted - {v.name.lower() for v in chosen}
+    if missing:
+        raise ScanTargetError(
+            f"No vault named {', '.join(sorted(missing))} in the scanned subscriptions ({len(vaults)} vaults found)."
+        )
+    return chosen
+
+
+def _read(clients: AzureClients, vault: Vault, requests_in_flight: int) -> VaultRead:
+    try:
+        client = clients.certificates(vault.uri)
+    except Exception as exc:  # noqa: BLE001 - e.g. a malformed vault URI from Resource Manager
+        return VaultRead(vault=vault, error=read_error(exc))
+    with client:
+        return read_vault(client, vault, requests_in_flight=requests_in_flight)
+
+
+def _evaluate(read: VaultRead, now: datetime, options: rules.RuleOptions, collected: _Collector) -> None:
+    collected.findings.extend(rules.evaluate_all(read.certificates, now=now, options=options))
+    collected.certificates += len(read.certificates)
+    if read.error is not None:
+        collected.vaults_failed += 1
+        collected.findings.extend(rules.unreadable_vault(read.vault, read.error))
+    else:
+        collected.vaults_read += 1
+
+
+def _finish(scan: Scan, collected: _Collector, *, nothing_read: bool) -> ScanResult:
+    scan.finished_at = utcnow()
+    scan.certificate_count = collected.certificates
+    scan.counts = count_by_status(collected.findings)
+    if nothing_read:
+        scan.status = ScanStatus.FAILED
+    elif scan.counts[Status.NOT_ASSESSED.value]:
+        scan.status = ScanStatus.PARTIAL
+    else:
+        scan.status = ScanStatus.COMPLETED
+    return ScanResult(scan=scan, findings=collected.findings)
+
+
+# --- the whole run: scan → store → alert --------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class RunOutcome:
+    """What a run did beyond scanning: each later step reports here instead of raising, so a failing
+    store or webhook never loses the findings already in hand."""
+
+    result: ScanResult
+    stored: bool = False
+    store_error: str | None = None
+    alert_error: str | None = None
+    alerts_sent: int = 0
+    purged: int = 0
+
+
+def run_scan(
+    settings: Settings,
+    clients: AzureClients,
+    *,
+    target: ScanTarget = ScanTarget(),
+    store: FindingsStore | None = None,
+    notify: bool = False,
+    sender: WebhookSender | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> RunOutcome:
+    """Scan, then store, then alert — in that order, so the findings are safe before anything can fail
+    on the way to a chat channel. ``store=None`` skips storing (``--no-store``)."""
+    result = scan_estate(settings, clients, target=target, on_progress=on_progress)
+    outcome = RunOutcome(result=result)
+
+    previous: ScanResult | None = None
+    if store is not None:
+        try:
+            previous = store.latest()
+            store.save(result)
+            outcome.stored = True
+        except StoreError as exc:
+            outcome.store_error = str(exc)
+            result.scan.problems.append(f"Could not store the scan: {exc}")
+            log.error("Could not store scan %s: %s", result.scan.id, exc)
+
+    if notify:
+        delivery = alerts.notify(settings, result, previous=previous, sender=sender)
+        if delivery is not None:
+            outcome.alerts_sent = delivery.delivered
+            if delivery.error:
+                outcome.alert_error = delivery.error
+                problem = f"The alert webhook failed: {delivery.error}"
+                result.scan.problems.append(problem)
+                if store is not None and outcome.stored:
+                    _record_problem(store, result.scan.id, problem)
+
+    if store is not None and outcome.stored:
+        try:
+            outcome.purged = store.purge(settings.retention_days)
+        except StoreError as exc:
+            log.warning("Could not delete scans older than %d days: %s", settings.retention_days, exc)
+    return outcome
+
+
+def _record_problem(store: FindingsStore, scan_id: str, problem: str) -> None:
+    try:
+        store.record_problem(scan_id, problem)
+    except StoreError as exc:
+        log.error("Could not record a problem on scan %s: %s", scan_id, exc)

@@ -1,0 +1,230 @@
+"""Every setting of SPEC §4, read and validated in one place.
+
+This module is the only reader of ``os.environ`` in the app (azure-identity reads its own ``AZURE_*``
+variables). A bad value stops start-up with one :class:`SettingsError` that names the setting, so a
+typo in an app setting shows up as one clear line, not as a failure half-way through a scan. Secret
+values (webhook URL, connection strings) never appear in an error message or a ``repr``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import urlsplit
+
+WebhookKind = Literal["auto", "teams", "slack", "generic"]
+WEBHOOK_KINDS: tuple[str, ...] = ("auto", "teams", "slack", "generic")
+
+DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
+DEFAULT_EXEMPT_TAGS = "autorenew-exempt=true,Issuer=Acmebot"
+DEFAULT_SCAN_SCHEDULE = "0 0 6 * * *"
+
+# Every name this module reads, so the infra tests can check the templates set exactly these.
+SETTING_NAMES: tuple[str, ...] = (
+    "AZURE_SUBSCRIPTION_IDS",
+    "ARM_ENDPOINT",
+    "KEYVAULT_VERIFY_CHALLENGE_RESOURCE",
+    "FINDINGS_STORAGE_CONNECTION",
+    "AzureWebJobsStorage",
+    "FINDINGS_TABLE_ENDPOINT",
+    "ALERT_WEBHOOK_URL",
+    "ALERT_WEBHOOK_KIND",
+    "EXPIRY_WARNING_DAYS",
+    "EXEMPT_TAGS",
+    "SCAN_SCHEDULE",
+    "RETENTION_DAYS",
+    "ALERT_ON_CLEAN",
+    "AUTO_REMEDIATE",
+    "SCAN_VAULT_CONCURRENCY",
+    "SCAN_REQUESTS_PER_VAULT",
+    "PORTAL_URL",
+)
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+_NCRONTAB_FIELD = re.compile(r"^[0-9A-Za-z*/,\-?]+$")
+
+
+class SettingsError(ValueError):
+    """A setting has a value the app cannot work with. ``str()`` is the one line to show."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(f"Setting {name}: {problem}")
+        self.name = name
+
+
+@dataclass(frozen=True)
+class Settings:
+    subscription_ids: tuple[str, ...] = ()
+    arm_endpoint: str = DEFAULT_ARM_ENDPOINT
+    keyvault_verify_challenge_resource: bool = True
+    storage_connection: str | None = field(default=None, repr=False)
+    storage_connection_setting: str | None = None
+    table_endpoint: str | None = None
+    alert_webhook_url: str | None = field(default=None, repr=False)
+    alert_webhook_kind: WebhookKind = "auto"
+    expiry_warning_days: int = 30
+    exempt_tags: tuple[tuple[str, str], ...] = (("autorenew-exempt", "true"), ("Issuer", "Acmebot"))
+    scan_schedule: str = DEFAULT_SCAN_SCHEDULE
+    retention_days: int = 90
+    alert_on_clean: bool = False
+    auto_remediate: bool = False
+    vault_concurrency: int = 16
+    requests_per_vault: int = 4
+    portal_url: str = "https://portal.azure.com"
+
+    @property
+    def arm_scope(self) -> str:
+        """The token scope follows the endpoint: sovereign clouds and emulators get their own."""
+        return self.arm_endpoint.rstrip("/") + "/.default"
+
+    @property
+    def store_configured(self) -> bool:
+        return bool(self.storage_connection or self.table_endpoint)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            value = env.get(name)
+            if value is None:
+                return None
+            value = value.strip()
+            return value or None
+
+        connection, connection_setting = None, None
+        for name in ("FINDINGS_STORAGE_CONNECTION", "AzureWebJobsStorage"):
+            value = get(name)
+            if value:
+                connection, connection_setting = _connection_string(name, value), name
+                break
+
+        return cls(
+            subscription_ids=_subscription_ids(get("AZURE_SUBSCRIPTION_IDS")),
+            arm_endpoint=_https_url("ARM_ENDPOINT", get("ARM_ENDPOINT") or DEFAULT_ARM_ENDPOINT),
+            keyvault_verify_challenge_resource=_boolean(
+                "KEYVAULT_VERIFY_CHALLENGE_RESOURCE", get("KEYVAULT_VERIFY_CHALLENGE_RESOURCE"), True
+            ),
+            storage_connection=connection,
+            storage_connection_setting=connection_setting,
+            table_endpoint=_optional_url("FINDINGS_TABLE_ENDPOINT", get("FINDINGS_TABLE_ENDPOINT")),
+            alert_webhook_url=_webhook_url(get("ALERT_WEBHOOK_URL")),
+            alert_webhook_kind=_choice("ALERT_WEBHOOK_KIND", get("ALERT_WEBHOOK_KIND") or "auto"),
+            expiry_warning_days=_integer("EXPIRY_WARNING_DAYS", get("EXPIRY_WARNING_DAYS"), 30, 0, 3650),
+            exempt_tags=_exempt_tags(get("EXEMPT_TAGS") if "EXEMPT_TAGS" in env else DEFAULT_EXEMPT_TAGS),
+            scan_schedule=_ncrontab(get("SCAN_SCHEDULE") or DEFAULT_SCAN_SCHEDULE),
+            retention_days=_integer("RETENTION_DAYS", get("RETENTION_DAYS"), 90, 1, 3650),
+            alert_on_clean=_boolean("ALERT_ON_CLEAN", get("ALERT_ON_CLEAN"), False),
+            auto_remediate=_boolean("AUTO_REMEDIATE", get("AUTO_REMEDIATE"), False),
+            vault_concurrency=_integer("SCAN_VAULT_CONCURRENCY", get("SCAN_VAULT_CONCURRENCY"), 16, 1, 256),
+            requests_per_vault=_integer("SCAN_REQUESTS_PER_VAULT", get("SCAN_REQUESTS_PER_VAULT"), 4, 1, 64),
+            portal_url=_https_url("PORTAL_URL", get("PORTAL_URL") or "https://portal.azure.com"),
+        )
+
+
+def _subscription_ids(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    ids: list[str] = []
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        ids.append(parse_subscription_id(part, "AZURE_SUBSCRIPTION_IDS"))
+    return tuple(dict.fromkeys(ids))
+
+
+def parse_subscription_id(value: str, name: str = "--subscription") -> str:
+    try:
+        return str(uuid.UUID(value.strip()))
+    except ValueError:
+        raise SettingsError(name, f"{value.strip()!r} is not a subscription id (a GUID)") from None
+
+
+def _https_url(name: str, value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.netloc:
+        raise SettingsError(name, f"must be an https:// URL, got {value!r}")
+    return value.rstrip("/")
+
+
+def _optional_url(name: str, value: str | None) -> str | None:
+    return _https_url(name, value) if value else None
+
+
+def _webhook_url(value: str | None) -> str | None:
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.netloc:
+        # The value is a secret: say what is wrong with it without showing it.
+        raise SettingsError("ALERT_WEBHOOK_URL", "must be an https:// URL (the value is not shown: it is a secret)")
+    return value
+
+
+def _choice(name: str, value: str) -> WebhookKind:
+    lowered = value.lower()
+    if lowered not in WEBHOOK_KINDS:
+        raise SettingsError(name, f"must be one of {', '.join(WEBHOOK_KINDS)}, got {value!r}")
+    return lowered  # type: ignore[return-value]
+
+
+def _boolean(name: str, value: str | None, default: bool) -> bool:
+    if value is None:
+        return default
+    lowered = value.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise SettingsError(name, f"must be true or false, got {value!r}")
+
+
+def _integer(name: str, value: str | None, default: int, low: int, high: int) -> int:
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise SettingsError(name, f"must be a whole number from {low} to {high}, got {value!r}") from None
+    if not low <= number <= high:
+        raise SettingsError(name, f"must be a whole number from {low} to {high}, got {number}")
+    return number
+
+
+def _exempt_tags(value: str | None) -> tuple[tuple[str, str], ...]:
+    if not value:
+        return ()
+    pairs: list[tuple[str, str]] = []
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        key, sep, tag_value = part.partition("=")
+        if not sep or not key.strip() or not tag_value.strip():
+            raise SettingsError("EXEMPT_TAGS", f"expects key=value pairs separated by commas, got {part!r}")
+        pairs.append((key.strip(), tag_value.strip()))
+    return tuple(pairs)
+
+
+def _ncrontab(value: str) -> str:
+    fields_ = value.split()
+    if len(fields_) != 6 or not all(_NCRONTAB_FIELD.match(f) for f in fields_):
+        raise SettingsError(
+            "SCAN_SCHEDULE",
+            f"must be an NCRONTAB expression with six fields (second minute hour day month weekday), got {value!r}",
+        )
+    return " ".join(fields_)
+
+
+def _connection_string(name: str, value: str) -> str:
+    """Check the shape only; the message never repeats the value (it holds an account key)."""
+    if value.lower().replace(" ", "") == "usedevelopmentstorage=true":
+        return value
+    keys = {part.partition("=")[0].strip().lower() for part in value.split(";") if "=" in part}
+    if not ({"accountname", "tableendpoint"} & keys):
+        raise SettingsError(
+            name,
+            "is not a storage connection string (expected AccountName=...;AccountKey=... or TableEndpoint=...; "
+            "the value is not shown: it is a secret)",
+        )
+    return value

@@ -1,0 +1,97 @@
+"""The terminal report of ``python -m shared scan``: what a person reads after a scan.
+
+Problems come first, most severe first, each with its reason on its own wrapped line (reasons are
+sentences, and squeezing them into a column makes them unreadable). Everything else is summarised
+per vault, so a clean estate of hundreds of certificates still fits on a screen.
+"""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from collections import Counter, defaultdict
+
+from shared.models import Finding, ScanResult, ScanStatus, Status, sort_by_severity
+
+_STATUS_ORDER = (Status.NON_COMPLIANT, Status.NOT_ASSESSED, Status.COMPLIANT, Status.EXEMPT, Status.NOT_APPLICABLE)
+_STATUS_LABEL = {
+    Status.NON_COMPLIANT: "non-compliant",
+    Status.NOT_ASSESSED: "not assessed",
+    Status.COMPLIANT: "compliant",
+    Status.EXEMPT: "exempt",
+    Status.NOT_APPLICABLE: "not applicable",
+}
+
+
+def render(result: ScanResult, *, width: int | None = None) -> str:
+    width = width or min(120, max(72, shutil.get_terminal_size((100, 24)).columns))
+    scan = result.scan
+    lines: list[str] = []
+
+    lines.append(
+        f"AutoRenew Guard scan {scan.id}: {scan.status.value}, {plural(len(scan.subscriptions), 'subscription')}, "
+        f"{plural(scan.vault_count, 'vault')}, {plural(scan.certificate_count, 'certificate')}"
+    )
+    counts = Counter(f.status for f in result.findings)
+    summary = ", ".join(f"{counts[s]} {_STATUS_LABEL[s]}" for s in _STATUS_ORDER if counts[s])
+    lines.append(f"Findings (two rules per certificate): {summary or 'none'}")
+    for problem in scan.problems:
+        lines.append(f"! {problem}")
+    if scan.status == ScanStatus.FAILED:
+        lines.append("! The scan failed: nothing could be read. See the problems above.")
+    lines.append("")
+
+    problems = [f for f in sort_by_severity(result.findings) if f.status.is_problem]
+    if problems:
+        lines.append(f"Problems, most severe first ({len(problems)})")
+        lines.append("")
+        for finding in problems:
+            lines.extend(_problem(finding, width))
+    elif result.findings:
+        lines.append("No problems: every certificate renews itself and none is close to expiry.")
+        lines.append("")
+
+    lines.extend(_per_vault(result.findings))
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _problem(finding: Finding, width: int) -> list[str]:
+    place = _place(finding)
+    expiry = f"expires {finding.expires_on:%Y-%m-%d}" if finding.expires_on else ""
+    head = f"  {finding.severity.value.upper():<8} {_STATUS_LABEL[finding.status]:<13} {finding.rule_id:<17} {place}"
+    if expiry:
+        head = f"{head}  ({expiry})"
+    body = textwrap.wrap(finding.reason, width=width - 11, break_long_words=True, break_on_hyphens=False)
+    return [head, *(f"           {line}" for line in body), ""]
+
+
+def _place(finding: Finding) -> str:
+    if finding.vault_name is None:
+        return f"subscription {finding.subscription_id}"
+    if finding.certificate_name is None:
+        return f"{finding.vault_name} (whole vault)"
+    return f"{finding.vault_name} / {finding.certificate_name}"
+
+
+def _per_vault(findings: list[Finding]) -> list[str]:
+    by_vault: dict[str, Counter[Status]] = defaultdict(Counter)
+    certificates: dict[str, set[str]] = defaultdict(set)
+    for finding in findings:
+        vault = finding.vault_name or f"(subscription {finding.subscription_id})"
+        by_vault[vault][finding.status] += 1
+        if finding.certificate_name is not None:
+            certificates[vault].add(finding.certificate_name)
+    if not by_vault:
+        return []
+    name_width = min(40, max(len(name) for name in by_vault))
+    lines = ["By vault (findings per status)", ""]
+    for vault in sorted(by_vault, key=str.lower):
+        counts = by_vault[vault]
+        parts = ", ".join(f"{counts[s]} {_STATUS_LABEL[s]}" for s in _STATUS_ORDER if counts[s])
+        n = len(certificates[vault])
+        lines.append(f"  {vault:<{name_width}}  {n:>4} certificate{'s' if n != 1 else ' '}  {parts}")
+    return lines

@@ -1,0 +1,1 @@
+"""Pytest fixture modules, one per fake or emulator; tests/conftest.py loads every module here."""
