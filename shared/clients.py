@@ -48,7 +48,7 @@ class AzureClients:
     def __init__(self, settings: Settings, credential: TokenCredential | None = None) -> None:
         self.settings = settings
         self._credential = credential
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._session: requests.Session | None = None
         self._subscription_client: SubscriptionClient | None = None
         self._vault_clients: dict[str, KeyVaultManagementClient] = {}

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from azure.core.exceptions import AzureError, HttpResponseError
+from azure.core.exceptions import AzureError, DecodeError, HttpResponseError
 from azure.core.rest import HttpRequest
 from azure.keyvault.certificates import CertificateClient, CertificatePolicy, CertificateProperties
 
@@ -33,7 +33,7 @@ from shared.models import Certificate, LifetimeAction, ReadError, Vault
 log = logging.getLogger(__name__)
 
 _WHITESPACE = re.compile(r"\s+")
-MAX_ERROR_MESSAGE = 400
+MAX_ERROR_MESSAGE = 240
 
 
 @dataclass(slots=True)
@@ -201,6 +201,9 @@ def _utc(value: datetime | None) -> datetime | None:
 
 def read_error(exc: BaseException) -> ReadError:
     """The service's error code and message, or the failure's kind: never a URL, header or token."""
+    if isinstance(exc, DecodeError):  # a 2xx whose body is not the JSON the SDK expects
+        status = getattr(exc, "status_code", None)
+        return ReadError(code="MalformedResponse", message="the response body is not valid JSON", status_code=status)
     if isinstance(exc, HttpResponseError):
         status = exc.status_code
         code, message = None, None
@@ -214,7 +217,7 @@ def read_error(exc: BaseException) -> ReadError:
             code = _code_from_status(status)
         if not message:
             message = exc.reason or "no error message"
-        return ReadError(code=str(code), message=_clean(message), status_code=status)
+        return ReadError(code=str(code), message=_clean(_first_line(message)), status_code=status)
     if isinstance(exc, AzureError):
         kind = type(exc).__name__
         code = {
@@ -261,4 +264,6 @@ def _host_only(url: str) -> str:
 
 
 def _first_line(text: str) -> str:
+    """The headline of a service message: Key Vault appends caller ids, addresses and resource ids on
+    further lines, which help support but drown the reason a person reads."""
     return text.strip().splitlines()[0] if text.strip() else ""

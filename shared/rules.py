@@ -306,7 +306,7 @@ def unreadable_subscription(subscription_id: str, error: ReadError) -> list[Find
 
 
 def _unreadable_reason(error: ReadError) -> str:
-    return f"Could not read the certificate or its policy ({error.describe()}). {_hint(error)}".strip()
+    return f"Could not read the certificate's issuance policy ({error.describe()}). {_hint(error)}".strip()
 
 
 def _hint(error: ReadError) -> str:

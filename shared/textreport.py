@@ -62,11 +62,12 @@ def plural(count: int, noun: str) -> str:
 def _problem(finding: Finding, width: int) -> list[str]:
     place = _place(finding)
     expiry = f"expires {finding.expires_on:%Y-%m-%d}" if finding.expires_on else ""
-    head = f"  {finding.severity.value.upper():<8} {_STATUS_LABEL[finding.status]:<13} {finding.rule_id:<17} {place}"
+    head = f"  {finding.severity.value.upper():<8} {_STATUS_LABEL[finding.status]:<14} {finding.rule_id:<17}  {place}"
     if expiry:
         head = f"{head}  ({expiry})"
-    body = textwrap.wrap(finding.reason, width=width - 11, break_long_words=True, break_on_hyphens=False)
-    return [head, *(f"           {line}" for line in body), ""]
+    indent = " " * 11
+    body = textwrap.wrap(finding.reason, width=width - len(indent), break_long_words=True, break_on_hyphens=False)
+    return [head, *(indent + line for line in body), ""]
 
 
 def _place(finding: Finding) -> str:
