@@ -1,0 +1,242 @@
+// AutoRenew Guard: a Flex Consumption Function App that scans Key Vault certificates (rule KeyVault-006).
+// Deployed at subscription scope: it creates the resource group and grants the app's identity read access
+// to the subscription. `azd up` fills environmentName and location; see docs/DEPLOY.md.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('Name of the environment, used for the resource group name and a unique suffix of every resource name.')
+param environmentName string
+
+@minLength(1)
+@description('Region of every resource; it must offer Flex Consumption (az functionapp list-flexconsumption-locations).')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+// ---- App settings of SPEC §4 (each default is the app's own default) ----
+
+@description('AZURE_SUBSCRIPTION_IDS: comma-separated subscription ids to scan; empty scans every subscription the identity can read.')
+param subscriptionIds string = ''
+
+@description('ARM_ENDPOINT: Resource Manager endpoint; follows the cloud this is deployed to.')
+param armEndpoint string = environment().resourceManager
+
+@secure()
+@description('ALERT_WEBHOOK_URL: Teams Workflows or Slack incoming-webhook URL, stored in Key Vault; empty: no alerts.')
+param alertWebhookUrl string = ''
+
+@allowed([
+  'auto'
+  'teams'
+  'slack'
+  'generic'
+])
+@description('ALERT_WEBHOOK_KIND: payload format of the webhook; auto chooses by the URL host.')
+param alertWebhookKind string = 'auto'
+
+@minValue(0)
+@maxValue(3650)
+@description('EXPIRY_WARNING_DAYS: window of the CertificateExpiry rule, in days.')
+param expiryWarningDays int = 30
+
+@description('EXEMPT_TAGS: comma-separated key=value tags that exempt a certificate from KeyVault-006.')
+param exemptTags string = 'autorenew-exempt=true,Issuer=Acmebot'
+
+@description('SCAN_SCHEDULE: NCRONTAB (six fields, UTC) of the scan timer.')
+param scanSchedule string = '0 0 6 * * *'
+
+@minValue(1)
+@maxValue(3650)
+@description('RETENTION_DAYS: stored scans older than this are deleted.')
+param retentionDays int = 90
+
+@description('ALERT_ON_CLEAN: also post an all-clear when a scan finds no problem.')
+param alertOnClean bool = false
+
+@description('AUTO_REMEDIATE: the timer turns on AutoRenew where Key Vault can renew; also grants Key Vault Certificates Officer on every scanned subscription.')
+param autoRemediate bool = false
+
+@minValue(1)
+@maxValue(256)
+@description('SCAN_VAULT_CONCURRENCY: vaults read at the same time.')
+param scanVaultConcurrency int = 16
+
+@minValue(1)
+@maxValue(64)
+@description('SCAN_REQUESTS_PER_VAULT: requests in flight per vault.')
+param scanRequestsPerVault int = 4
+
+// ---- Scope of the scan ----
+
+@description('Comma-separated further subscription ids where the identity gets the same read roles (the deployer needs Owner or User Access Administrator there).')
+param additionalScanSubscriptionIds string = ''
+
+// ---- Sizing ----
+
+@minValue(40)
+@maxValue(1000)
+@description('Upper bound of Flex Consumption instances (40 is the smallest allowed).')
+param maximumInstanceCount int = 40
+
+@allowed([
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+// ---- Optional resource names (empty: derived from abbreviations.json and a unique token) ----
+
+param resourceGroupName string = ''
+param functionAppName string = ''
+param appServicePlanName string = ''
+param storageAccountName string = ''
+param keyVaultName string = ''
+param identityName string = ''
+param logAnalyticsName string = ''
+param applicationInsightsName string = ''
+
+var abbrs = loadJsonContent('abbreviations.json')
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+}
+// No lambdas (filter/map): checkov's Bicep parser cannot read them yet. Spaces are dropped; no trailing comma.
+var additionalScanSubscriptionList = replace(additionalScanSubscriptionIds, ' ', '')
+var additionalScanSubscriptions = empty(additionalScanSubscriptionList) ? [] : split(additionalScanSubscriptionList, ',')
+var apiName = !empty(functionAppName) ? functionAppName : '${abbrs.webSitesFunctions}api-${resourceToken}'
+var deploymentContainerName = 'app-package-${take(resourceToken, 7)}'
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: !empty(resourceGroupName) ? resourceGroupName : '${abbrs.resourcesResourceGroups}${environmentName}'
+  location: location
+  tags: tags
+}
+
+module identity 'app/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: !empty(identityName) ? identityName : '${abbrs.managedIdentityUserAssignedIdentities}api-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module storage 'app/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: !empty(storageAccountName) ? storageAccountName : '${abbrs.storageStorageAccounts}${resourceToken}'
+    location: location
+    tags: tags
+    deploymentContainerName: deploymentContainerName
+  }
+}
+
+module monitoring 'app/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: !empty(logAnalyticsName) ? logAnalyticsName : '${abbrs.operationalInsightsWorkspaces}${resourceToken}'
+    applicationInsightsName: !empty(applicationInsightsName) ? applicationInsightsName : '${abbrs.insightsComponents}${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module keyVault 'app/keyvault.bicep' = {
+  name: 'keyvault'
+  scope: rg
+  params: {
+    name: !empty(keyVaultName) ? keyVaultName : '${abbrs.keyVaultVaults}${resourceToken}'
+    location: location
+    tags: tags
+    alertWebhookUrl: alertWebhookUrl
+  }
+}
+
+// Data roles on the app's own storage account, vault and Application Insights.
+module rbac 'app/rbac.bicep' = {
+  name: 'rbac'
+  scope: rg
+  params: {
+    principalId: identity.outputs.principalId
+    storageAccountName: storage.outputs.name
+    keyVaultName: keyVault.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+  }
+}
+
+// Read roles (and Certificates Officer with autoRemediate) on the home subscription ...
+module scanAccess 'app/scan-access.bicep' = {
+  name: 'scan-access-${resourceToken}'
+  params: {
+    principalId: identity.outputs.principalId
+    autoRemediate: autoRemediate
+  }
+}
+
+// ... and on every further subscription to scan.
+module additionalScanAccess 'app/scan-access.bicep' = [
+  for subscriptionId in additionalScanSubscriptions: {
+    name: 'scan-access-${resourceToken}-${subscriptionId}'
+    scope: subscription(subscriptionId)
+    params: {
+      principalId: identity.outputs.principalId
+      autoRemediate: autoRemediate
+    }
+  }
+]
+
+module api 'app/api.bicep' = {
+  name: 'api'
+  scope: rg
+  params: {
+    name: apiName
+    planName: !empty(appServicePlanName) ? appServicePlanName : '${abbrs.webServerFarms}${resourceToken}'
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    storageBlobEndpoint: storage.outputs.blobEndpoint
+    storageTableEndpoint: storage.outputs.tableEndpoint
+    deploymentContainerName: deploymentContainerName
+    applicationInsightsConnectionString: monitoring.outputs.connectionString
+    alertWebhookSecretUri: keyVault.outputs.webhookSecretUri
+    subscriptionIds: subscriptionIds
+    armEndpoint: armEndpoint
+    alertWebhookKind: alertWebhookKind
+    expiryWarningDays: expiryWarningDays
+    exemptTags: exemptTags
+    scanSchedule: scanSchedule
+    retentionDays: retentionDays
+    alertOnClean: alertOnClean
+    autoRemediate: autoRemediate
+    scanVaultConcurrency: scanVaultConcurrency
+    scanRequestsPerVault: scanRequestsPerVault
+    instanceMemoryMB: instanceMemoryMB
+    maximumInstanceCount: maximumInstanceCount
+  }
+  // The roles exist before the app starts, so its first Key Vault reference and storage calls succeed.
+  dependsOn: [
+    rbac
+  ]
+}
+
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = api.outputs.name
+output AZURE_FUNCTION_URL string = api.outputs.url
+output SERVICE_API_NAME string = api.outputs.name
+// The identity of the app (not AZURE_PRINCIPAL_ID: azd keeps that name for the signed-in user).
+output AZURE_FUNCTION_PRINCIPAL_ID string = identity.outputs.principalId
+output AZURE_FUNCTION_CLIENT_ID string = identity.outputs.clientId
+output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output FINDINGS_TABLE_ENDPOINT string = storage.outputs.tableEndpoint
