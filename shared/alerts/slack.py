@@ -1,0 +1,192 @@
+"""Slack: the digest as Block Kit messages for an incoming webhook (``https://hooks.slack.com/services/...``).
+
+Limits kept (https://docs.slack.dev/reference/block-kit): at most 50 blocks per message, at most 3000
+characters per text object, 150 per header; a top-level ``text`` is always set (it is what notifications
+and old clients show). Slack also refuses messages whose blocks hold much more than ~13 000 characters in
+total (``msg_blocks_too_long``, below the documented 40 000), so a message carries at most 12 000.
+Lengths are counted in UTF-16 code units, which is never less than Python's ``len``.
+
+Escaping: estate text (names, tags, reasons, service messages) is mrkdwn-escaped: ``&``, ``<`` and ``>``
+become entities, so ``<!channel>`` or ``<https://evil|click>`` stay literal text, and the formatting
+characters ``* _ ~ ` `` are fenced by zero-width spaces where they could open or close formatting, so a
+name like ``*prod*`` cannot turn bold (Slack has no backslash escape). Vault and certificate names are
+shown in code spans, where no formatting applies at all. Every text object is ``verbatim`` so Slack
+does not turn words into links or mentions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.alerts.digest import Digest, ProblemItem, RemediationItem, pack, place, split_text
+from shared.models import Severity
+
+SLACK_MAX_BLOCKS = 50
+SLACK_TEXT_LIMIT = 3000
+SLACK_HEADER_LIMIT = 150
+SLACK_MESSAGE_TEXT_BUDGET = 12_000
+
+ZERO_WIDTH_SPACE = "\u200b"
+_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_FORMATTING = frozenset("*_~`")
+
+_SEVERITY_EMOJI = {
+    Severity.CRITICAL: ":red_circle:",
+    Severity.HIGH: ":large_orange_circle:",
+    Severity.MEDIUM: ":large_yellow_circle:",
+    Severity.LOW: ":large_blue_circle:",
+    Severity.INFO: ":white_circle:",
+}
+
+Block = dict[str, Any]
+
+
+def slack_length(text: str) -> int:
+    """Characters as Slack counts them (UTF-16 code units)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def mrkdwn_tokens(text: str) -> list[str]:
+    """``text`` escaped for mrkdwn, one piece per character.
+
+    ``&``, ``<``, ``>`` become entities. ``*``, ``_`` and ``~`` are fenced by zero-width spaces where they
+    could open or close formatting (at a word boundary); inside a word (``autorenew_exempt``) Slack never
+    formats them, so they stay as they are and copy cleanly. A backtick is always fenced.
+    """
+    pieces: list[str] = []
+    last = len(text) - 1
+    for index, char in enumerate(text):
+        if char in _ENTITIES:
+            pieces.append(_ENTITIES[char])
+        elif char == "`" or (
+            char in _FORMATTING and not (0 < index < last and text[index - 1].isalnum() and text[index + 1].isalnum())
+        ):
+            pieces.append(f"{ZERO_WIDTH_SPACE}{char}{ZERO_WIDTH_SPACE}")
+        else:
+            pieces.append(char)
+    return pieces
+
+
+def escape_mrkdwn(text: str) -> str:
+    """Estate text made inert for mrkdwn: no mention, link, entity or formatting survives."""
+    return "".join(mrkdwn_tokens(text))
+
+
+def code(text: str) -> str:
+    """A name in a code span: formatting characters are literal there; a backtick would end the span, so
+    it becomes the look-alike modifier letter grave accent (U+02CB)."""
+    inner = "".join(_ENTITIES.get(char, char) for char in text.replace("`", "\u02cb"))
+    return f"`{inner}`" if inner.strip() else escape_mrkdwn(text or "(empty)")
+
+
+def build_slack_messages(digest: Digest) -> list[dict[str, Any]]:
+    groups = [_summary(digest), *_notes(digest), *_remediations(digest), *(_problem(p) for p in digest.problems)]
+    widest_title = _header(digest.title(999, 999))
+    capacity = (SLACK_MAX_BLOCKS - 1, SLACK_MESSAGE_TEXT_BUDGET - _cost(widest_title)[1])
+    pages = pack(groups, _cost, capacity)
+    return [_message(digest, part, len(pages), page) for part, page in enumerate(pages, start=1)]
+
+
+def _message(digest: Digest, part: int, parts: int, blocks: list[Block]) -> dict[str, Any]:
+    title = digest.title(part, parts)
+    return {
+        "text": escape_mrkdwn(title),
+        "blocks": [_header(title), *blocks],
+        "unfurl_links": False,
+        "unfurl_media": False,
+    }
+
+
+def _cost(block: Block) -> tuple[int, int]:
+    text = block.get("text", {}).get("text", "")
+    return 1, slack_length(text)
+
+
+# --- blocks ------------------------------------------------------------------------------------------------
+
+
+def _header(title: str) -> Block:
+    if slack_length(title) > SLACK_HEADER_LIMIT:  # headlines are short by construction; this is a guard
+        title = title[: SLACK_HEADER_LIMIT - 1] + "…"
+    return {"type": "header", "text": {"type": "plain_text", "text": title, "emoji": True}}
+
+
+def _section(text: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text, "verbatim": True}}
+
+
+def _sections(lines: list[str]) -> list[Block]:
+    """Join lines into as few section blocks as the text limit allows (each line is already within it)."""
+    texts: list[str] = []
+    for line in lines:
+        if not line.strip():  # Slack refuses empty or blank text objects
+            continue
+        if texts and slack_length(texts[-1]) + 1 + slack_length(line) <= SLACK_TEXT_LIMIT:
+            texts[-1] += "\n" + line
+        else:
+            texts.append(line)
+    return [_section(text) for text in texts]
+
+
+def _prose(text: str) -> list[str]:
+    """Estate prose, escaped and wrapped into pieces that each fit a text object."""
+    return split_text(text, SLACK_TEXT_LIMIT, tokens=mrkdwn_tokens, measure=slack_length)
+
+
+def _markup_or_prose(markup: str, plain: str) -> list[str]:
+    return [markup] if slack_length(markup) <= SLACK_TEXT_LIMIT else _prose(plain)
+
+
+def _link(url: str, label: str) -> str:
+    return f"<{url.replace('&', '&amp;')}|{label}>"
+
+
+def _summary(digest: Digest) -> list[Block]:
+    counts = " · ".join(f"{label} {count}" for label, count in digest.counts)
+    lines = [escape_mrkdwn(digest.summary), f"*Findings by status:* {counts}", f"_{escape_mrkdwn(digest.scan_line)}_"]
+    if digest.report_url:
+        lines.append(_link(digest.report_url, "Open the full report"))
+    return [*_sections(lines), {"type": "divider"}]
+
+
+def _notes(digest: Digest) -> list[list[Block]]:
+    if not digest.notes:
+        return []
+    lines = ["*Scan notes*"]
+    for note in digest.notes:
+        lines.extend(_prose(f"• {note}"))
+    return [_sections(lines)]
+
+
+def _remediations(digest: Digest) -> list[list[Block]]:
+    if not digest.remediations:
+        return []
+    lines = [f"*Changed by auto-remediation* ({len(digest.remediations)})"]
+    lines.extend(line for item in digest.remediations for line in _remediation_lines(item))
+    return [[*_sections(lines), {"type": "divider"}]]
+
+
+def _remediation_lines(item: RemediationItem) -> list[str]:
+    mark = ":x:" if item.failed else ":white_check_mark:"
+    markup = (
+        f"{mark} {code(item.vault_name)} / {code(item.certificate_name)}: "
+        f"{escape_mrkdwn(item.before)} → {escape_mrkdwn(item.after)} ({escape_mrkdwn(item.outcome)})"
+    )
+    return _markup_or_prose(markup, f"{'✗' if item.failed else '✓'} {item.describe()}")
+
+
+def _problem(item: ProblemItem) -> list[Block]:
+    finding = item.finding
+    first = (
+        f"{_SEVERITY_EMOJI.get(finding.severity, ':white_circle:')} *{item.severity_label}* · "
+        f"{item.status_label} · {escape_mrkdwn(finding.rule_id)}"
+    )
+    if item.is_new:
+        first += " · :new: *NEW*"
+    expiry = f" · {item.expiry}" if item.expiry else ""
+    lines = [first]
+    lines.extend(_markup_or_prose(place(finding, code) + expiry, place(finding) + expiry))
+    lines.extend(_prose(finding.reason))
+    if item.link:
+        lines.append(_link(item.link, "Open in Azure portal"))
+    return _sections(lines)

@@ -1,0 +1,209 @@
+"""A small, realistic scan for alert tests, and the generator of docs/examples/*-message.json.
+
+Regenerate the examples after changing a builder:
+
+    python -m tests.alert_examples
+
+``tests/test_alerts.py`` checks the committed files match what the builders produce now.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from shared.alerts import build_messages
+from shared.models import (
+    RULE_AUTORENEW,
+    RULE_EXPIRY,
+    Finding,
+    Scan,
+    ScanResult,
+    ScanStatus,
+    Severity,
+    Status,
+    count_by_status,
+)
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
+SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
+SUBSCRIPTION_2 = "11111111-1111-1111-1111-111111111111"
+STARTED = datetime(2026, 11, 27, 6, 0, 0, tzinfo=UTC)
+
+
+def finding(
+    vault: str | None,
+    certificate: str | None,
+    *,
+    rule_id: str = RULE_AUTORENEW,
+    status: Status = Status.NON_COMPLIANT,
+    severity: Severity = Severity.HIGH,
+    reason: str = "Only EmailContacts is configured (3 days before expiry); set the lifetime action to AutoRenew.",
+    subscription_id: str = SUBSCRIPTION,
+    expires_on: datetime | None = datetime(2027, 1, 19, 8, 55, tzinfo=UTC),
+    issuer: str | None = "Self",
+    lifetime_action: str | None = "EmailContacts",
+    with_vault_id: bool = True,
+) -> Finding:
+    uri = f"https://{vault}.vault.azure.net/" if vault else None
+    vault_id = (
+        f"/subscriptions/{subscription_id}/resourceGroups/rg-certs/providers/Microsoft.KeyVault/vaults/{vault}"
+        if vault and with_vault_id
+        else None
+    )
+    return Finding(
+        rule_id=rule_id,
+        status=status,
+        severity=severity,
+        subscription_id=subscription_id,
+        vault_name=vault,
+        vault_uri=uri,
+        certificate_name=certificate,
+        certificate_id=f"{uri}certificates/{certificate}" if uri and certificate else None,
+        issuer=issuer,
+        lifetime_action=lifetime_action,
+        days_before_expiry=3 if lifetime_action else None,
+        lifetime_percentage=None,
+        expires_on=expires_on,
+        reason=reason,
+        vault_id=vault_id,
+    )
+
+
+def result_of(
+    findings: list[Finding], *, status: ScanStatus | None = None, problems: list[str] | None = None
+) -> ScanResult:
+    certificates = {(f.subscription_id, f.vault_name, f.certificate_name) for f in findings if f.certificate_name}
+    vaults = {(f.subscription_id, f.vault_name) for f in findings if f.vault_name}
+    counts = count_by_status(findings)
+    if status is None:
+        status = ScanStatus.PARTIAL if counts[Status.NOT_ASSESSED.value] else ScanStatus.COMPLETED
+    scan = Scan(
+        id="20261127T060000Z-5f3a9c1e",
+        started_at=STARTED,
+        finished_at=datetime(2026, 11, 27, 6, 1, 42, tzinfo=UTC),
+        status=status,
+        counts=counts,
+        problems=list(problems or []),
+        subscriptions=sorted({f.subscription_id for f in findings if f.subscription_id}),
+        vault_count=len(vaults),
+        certificate_count=len(certificates),
+    )
+    return ScanResult(scan=scan, findings=findings)
+
+
+def example_result() -> ScanResult:
+    """Five vaults in two subscriptions: the situations a real estate shows on a normal morning."""
+    ok = "AutoRenew is set to renew the certificate 30 days before expiry."
+    far = "The certificate expires on 2027-09-01, in 278 days."
+    return result_of(
+        [
+            finding(
+                "cc-webapp-key-vault",
+                "cloudconformity",
+                reason="Only EmailContacts is configured (3 days before expiry): Key Vault will email the "
+                "contacts but not renew. Set the lifetime action to AutoRenew.",
+            ),
+            finding(
+                "cc-webapp-key-vault",
+                "cloudconformity",
+                rule_id=RULE_EXPIRY,
+                severity=Severity.CRITICAL,
+                expires_on=datetime(2026, 11, 20, 8, 55, tzinfo=UTC),
+                reason="The certificate expired on 2026-11-20 (7 days ago); replace it now.",
+            ),
+            finding(
+                "payments-kv",
+                "api-payments-contoso-com",
+                issuer="Unknown",
+                lifetime_action=None,
+                expires_on=datetime(2027, 3, 2, tzinfo=UTC),
+                reason="The issuer is Unknown (an imported certificate, or a CA Key Vault is not partnered "
+                "with), so Key Vault cannot renew it; issue it from an integrated CA, or renew it elsewhere "
+                "and tag it autorenew-exempt=true.",
+            ),
+            finding(
+                "payments-kv",
+                "api-payments-contoso-com",
+                rule_id=RULE_EXPIRY,
+                severity=Severity.MEDIUM,
+                expires_on=datetime(2026, 12, 20, tzinfo=UTC),
+                reason="The certificate expires on 2026-12-20, in 23 days.",
+            ),
+            finding(
+                "kv-legacy-weu",
+                None,
+                status=Status.NOT_ASSESSED,
+                subscription_id=SUBSCRIPTION_2,
+                issuer=None,
+                lifetime_action=None,
+                expires_on=None,
+                reason="Could not list the vault's certificates (HTTP 403 ForbiddenByFirewall: Client address "
+                "is not authorized and caller is not a trusted service). Allow trusted Microsoft services "
+                "or the app's outbound addresses in the vault's firewall.",
+            ),
+            finding(
+                "kv-legacy-weu",
+                None,
+                rule_id=RULE_EXPIRY,
+                status=Status.NOT_ASSESSED,
+                subscription_id=SUBSCRIPTION_2,
+                issuer=None,
+                lifetime_action=None,
+                expires_on=None,
+                reason="Could not list the vault's certificates (HTTP 403 ForbiddenByFirewall: Client address "
+                "is not authorized and caller is not a trusted service). Allow trusted Microsoft services "
+                "or the app's outbound addresses in the vault's firewall.",
+            ),
+            finding("kv-shared-tls", "wildcard-contoso-com", status=Status.COMPLIANT, reason=ok),
+            finding("kv-shared-tls", "wildcard-contoso-com", rule_id=RULE_EXPIRY, status=Status.COMPLIANT, reason=far),
+            finding(
+                "kv-shared-tls",
+                "acme-contoso-net",
+                status=Status.EXEMPT,
+                reason="The certificate is exempt from this rule by its tag Issuer=Acmebot; its expiry is still "
+                "checked.",
+            ),
+            finding("kv-shared-tls", "acme-contoso-net", rule_id=RULE_EXPIRY, status=Status.COMPLIANT, reason=far),
+        ]
+    )
+
+
+def example_messages(kind: str) -> list[dict[str, Any]]:
+    result = example_result()
+    new = {f.key for f in result.problems if f.vault_name == "payments-kv" or f.rule_id == RULE_EXPIRY}
+    return build_messages(
+        kind,
+        result,
+        new_keys=new,
+        remediations=[
+            {
+                "vault_name": "kv-shared-tls",
+                "certificate_name": "intranet-contoso-com",
+                "before": "EmailContacts at 90% of lifetime",
+                "after": "AutoRenew at 80% of lifetime",
+                "outcome": "applied",
+            }
+        ],
+        report_url="https://func-autorenew-guard.azurewebsites.net/api/report",
+    )
+
+
+def example_files() -> dict[Path, str]:
+    return {
+        EXAMPLES / f"{kind}-message.json": json.dumps(example_messages(kind)[0], indent=2, ensure_ascii=False) + "\n"
+        for kind in ("teams", "slack")
+    }
+
+
+def main() -> None:
+    EXAMPLES.mkdir(parents=True, exist_ok=True)
+    for path, text in example_files().items():
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
