@@ -1,0 +1,71 @@
+"""The work behind the timer and ``POST /api/alerts``, given the worker's :class:`AppContext`."""
+
+from __future__ import annotations
+
+from shared import alerts, api
+from shared.models import ScanStatus
+from shared.runtime import AppContext
+from shared.scan import RunOutcome, run_scan
+
+
+class ScanFailedError(RuntimeError):
+    """Raised by the timer so the Functions host records a failed invocation."""
+
+
+def timer_run(context: AppContext) -> RunOutcome:
+    """Scan, store, alert: what the daily timer does. The store is optional only in the sense that a
+    store failure is recorded on the outcome; the timer then fails after alerting."""
+    settings = context.settings
+    store = context.store
+    return run_scan(settings, context.clients, store=store, notify=bool(settings.alert_webhook_url))
+
+
+def summary(outcome: RunOutcome) -> str:
+    scan = outcome.result.scan
+    counts = ", ".join(f"{n} {status}" for status, n in scan.counts.items() if n)
+    parts = [
+        f"Scan {scan.id} {scan.status.value}: {scan.certificate_count} certificates in {scan.vault_count} vaults "
+        f"of {len(scan.subscriptions)} subscriptions ({counts or 'no findings'})",
+        "stored" if outcome.stored else f"NOT stored ({outcome.store_error})",
+    ]
+    if outcome.alerts_sent:
+        parts.append(f"{outcome.alerts_sent} alert message(s) sent")
+    if outcome.alert_error:
+        parts.append(f"alert failed ({outcome.alert_error})")
+    if outcome.purged:
+        parts.append(f"{outcome.purged} old scan(s) deleted")
+    return "; ".join(parts) + "."
+
+
+def raise_if_failed(outcome: RunOutcome) -> None:
+    scan = outcome.result.scan
+    if scan.status == ScanStatus.FAILED:
+        raise ScanFailedError(f"Scan {scan.id} failed: {'; '.join(scan.problems) or 'nothing could be read'}")
+    if outcome.store_error:
+        raise ScanFailedError(f"Scan {scan.id} could not be stored: {outcome.store_error}")
+
+
+def post_alerts(context: AppContext, query: api.Query) -> api.ApiResponse:
+    """Post the latest scan's digest now, even when it is an all-clear: someone asked for it."""
+
+    def action() -> api.ApiResponse:
+        api.check_names(query, ())
+        settings = context.settings
+        if not settings.alert_webhook_url:
+            return api.error(409, "NoWebhook", "No webhook is configured: set ALERT_WEBHOOK_URL first.")
+        store = context.store
+        latest = store.latest()
+        if latest is None:
+            return api.error(404, "NoScan", "No scan has finished yet; there is nothing to post.")
+        previous = store.previous(latest.scan.id)
+        delivery = alerts.notify(settings, latest, previous=previous, force=True)
+        if delivery is None:
+            return api.error(409, "NoWebhook", "No webhook is configured: set ALERT_WEBHOOK_URL first.")
+        if delivery.error:
+            store.record_problem(latest.scan.id, f"The alert webhook failed: {delivery.error}")
+            return api.error(502, "WebhookFailed", f"The webhook did not accept the digest: {delivery.error}")
+        return api.json_response(
+            200, {"scan_id": latest.scan.id, "messages": delivery.messages, "delivered": delivery.delivered}
+        )
+
+    return api.handle(action)
