@@ -46,9 +46,7 @@ def list_scans(req: func.HttpRequest) -> func.HttpResponse:
 
 @app.route(route="report", methods=["GET"])
 def get_report(req: func.HttpRequest) -> func.HttpResponse:
-    return _respond(
-        lambda: api.get_report(context.store.latest, _query(req), portal_url=context.settings.portal_url)
-    )
+    return _respond(lambda: api.get_report(context.store.latest, _query(req), portal_url=context.settings.portal_url))
 
 
 @app.route(route="alerts", methods=["POST"])
@@ -75,6 +73,9 @@ def _respond(handler: Callable[[], api.ApiResponse]) -> func.HttpResponse:
         log.exception("Unhandled error")
         response = api.error(500, "InternalError", "Something went wrong; the details are in the function's logs.")
     return func.HttpResponse(
-        body=response.body, status_code=response.status, mimetype=response.mimetype, headers=dict(response.headers),
+        body=response.body,
+        status_code=response.status,
+        mimetype=response.mimetype,
+        headers=dict(response.headers),
         charset="utf-8",
     )

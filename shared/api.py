@@ -68,7 +68,9 @@ def parse_query(url: str, params: Mapping[str, str] | None = None) -> Query:
         query.setdefault(name, []).append(value)
     for name, value in (params or {}).items():
         query.setdefault(name, [value])
-    return {name: [v.strip() for value in values for v in value.split(",") if v.strip()] for name, values in query.items()}
+    return {
+        name: [v.strip() for value in values for v in value.split(",") if v.strip()] for name, values in query.items()
+    }
 
 
 def json_response(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> ApiResponse:

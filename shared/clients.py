@@ -26,10 +26,11 @@ from azure.mgmt.resource.subscriptions import SubscriptionClient
 from shared.settings import Settings
 
 # Retries for 429 and 5xx: azure-core waits for Retry-After when the service sends it, else backs off
-# exponentially (0.5 s, 1 s, 2 s, ... capped).
+# exponentially (0, 1, 2, 4 s). Four retries ride out throttling and a failover without holding a
+# vault that is really down for more than a few seconds; the next daily scan tries again anyway.
 RETRY_OPTIONS: dict[str, Any] = {
-    "retry_total": 6,
-    "retry_status": 6,
+    "retry_total": 4,
+    "retry_status": 4,
     "retry_backoff_factor": 0.5,
     "retry_backoff_max": 30,
 }

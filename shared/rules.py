@@ -254,9 +254,16 @@ def _days(value: float) -> str:
 # --- vaults and subscriptions that could not be read ------------------------------------------------------
 
 
-def unreadable_vault(vault: Vault, error: ReadError) -> list[Finding]:
-    """A vault whose certificates could not be listed: one ``not_assessed`` finding per rule."""
-    reason = f"Could not list the vault's certificates ({error.describe()}). {_hint(error)}".strip()
+def unreadable_vault(vault: Vault, error: ReadError, *, listed: int = 0) -> list[Finding]:
+    """A vault whose certificates could not be (all) listed: one ``not_assessed`` finding per rule.
+    ``listed`` certificates came before the listing broke; they have findings of their own."""
+    if listed:
+        reason = (
+            f"Listing the vault's certificates stopped after {listed} ({error.describe()}); "
+            f"any further certificates were not assessed. {_hint(error)}"
+        ).strip()
+    else:
+        reason = f"Could not list the vault's certificates ({error.describe()}). {_hint(error)}".strip()
     return [
         Finding(
             rule_id=rule_id,

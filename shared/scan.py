@@ -191,7 +191,7 @@ def _evaluate(read: VaultRead, now: datetime, options: rules.RuleOptions, collec
     collected.certificates += len(read.certificates)
     if read.error is not None:
         collected.vaults_failed += 1
-        collected.findings.extend(rules.unreadable_vault(read.vault, read.error))
+        collected.findings.extend(rules.unreadable_vault(read.vault, read.error, listed=len(read.certificates)))
     else:
         collected.vaults_read += 1
 

@@ -1,0 +1,386 @@
+"""The REST wire shapes the fake speaks: Key Vault, Resource Manager, managed-identity tokens.
+
+Checked against the SDK models (``azure.keyvault.certificates._generated.models``,
+``azure.mgmt.keyvault.models``, ``azure.mgmt.resource.subscriptions.models``): Key Vault attributes are
+unix seconds, policies are snake_case (``lifetime_actions``, ``x509_props``, ``issuer``), ``x5t`` is
+base64url without padding, ``cer`` standard base64; ARM resources are camelCase.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import secrets
+import threading
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from .estate import Certificate, Estate, Json, Subscription, Vault
+
+KEYVAULT_RESOURCE = "https://vault.azure.net"
+PUBLIC_ARM_AUDIENCES = ("https://management.azure.com", "https://management.core.windows.net")
+TOKEN_LIFETIME_SECONDS = 24 * 3600
+
+
+def unix(moment: dt.datetime) -> int:
+    return int(moment.timestamp())
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+# --------------------------------------------------------------------------------------------------
+# X.509: real DER certificates, built on demand and cached on the model
+# --------------------------------------------------------------------------------------------------
+
+_signing_key: ec.EllipticCurvePrivateKey | None = None
+_signing_key_lock = threading.Lock()
+
+
+def _key() -> ec.EllipticCurvePrivateKey:
+    global _signing_key
+    with _signing_key_lock:
+        if _signing_key is None:
+            _signing_key = ec.generate_private_key(ec.SECP256R1())
+        return _signing_key
+
+
+def _subject_name(subject: str) -> x509.Name:
+    try:
+        return x509.Name.from_rfc4514_string(subject)
+    except ValueError:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject[:64] or "certificate")])
+
+
+def certificate_der(certificate: Certificate) -> bytes:
+    """A self-signed DER certificate with the certificate's subject and validity (cached)."""
+    if certificate.der is None:
+        key = _key()
+        name = _subject_name(certificate.subject)
+        serial = int.from_bytes(hashlib.sha256(certificate.version.encode()).digest()[:15], "big") | 1
+        built = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(serial)
+            .not_valid_before(certificate.not_before)
+            .not_valid_after(certificate.expires_on)
+            .sign(key, hashes.SHA256())
+        )
+        certificate.der = built.public_bytes(serialization.Encoding.DER)
+    return certificate.der
+
+
+def thumbprint(certificate: Certificate) -> bytes:
+    """SHA-1 of the DER (Key Vault's ``x5t``), or the synthetic one of a benchmark estate."""
+    if certificate.thumbprint is None:
+        certificate.thumbprint = hashlib.sha1(certificate_der(certificate), usedforsecurity=False).digest()
+    return certificate.thumbprint
+
+
+# --------------------------------------------------------------------------------------------------
+# Key Vault data plane
+# --------------------------------------------------------------------------------------------------
+
+
+def certificate_attributes(certificate: Certificate) -> Json:
+    return {
+        "enabled": certificate.enabled,
+        "nbf": unix(certificate.not_before),
+        "exp": unix(certificate.expires_on),
+        "created": unix(certificate.created_on),
+        "updated": unix(certificate.updated_on),
+        "recoveryLevel": certificate.recovery_level,
+        "recoverableDays": certificate.recoverable_days,
+    }
+
+
+def certificate_item(base_url: str, certificate: Certificate) -> Json:
+    """One element of ``GET /certificates``: no policy; ``tags`` left out when empty, as Key Vault does."""
+    item: Json = {
+        "id": f"{base_url}certificates/{certificate.name}",
+        "x5t": b64url(thumbprint(certificate)),
+        "attributes": certificate_attributes(certificate),
+    }
+    if certificate.tags:
+        item["tags"] = dict(certificate.tags)
+    return item
+
+
+def version_item(base_url: str, certificate: Certificate) -> Json:
+    item = certificate_item(base_url, certificate)
+    item["id"] = f"{base_url}certificates/{certificate.name}/{certificate.version}"
+    return item
+
+
+def policy_json(base_url: str, certificate: Certificate) -> Json | None:
+    """The stored policy as-is, plus ``id`` and default ``attributes`` when the stored one lacks them."""
+    stored = certificate.policy
+    if stored is None:
+        return None
+    if not isinstance(stored, Mapping):  # an odd shape a test asked for: pass it through
+        return stored
+    result: Json = {"id": f"{base_url}certificates/{certificate.name}/policy", **stored}
+    attributes = {
+        "enabled": certificate.enabled,
+        "created": unix(certificate.created_on),
+        "updated": unix(certificate.policy_updated_on),
+    }
+    stored_attributes = stored.get("attributes")
+    if isinstance(stored_attributes, Mapping):
+        attributes.update(stored_attributes)
+    result["attributes"] = attributes
+    return result
+
+
+def certificate_bundle(base_url: str, certificate: Certificate) -> Json:
+    """``GET /certificates/{name}/``: the current version with its policy, ``cer``, ``kid``, ``sid``."""
+    bundle: Json = {
+        "id": f"{base_url}certificates/{certificate.name}/{certificate.version}",
+        "kid": f"{base_url}keys/{certificate.name}/{certificate.version}",
+        "sid": f"{base_url}secrets/{certificate.name}/{certificate.version}",
+        "x5t": b64url(thumbprint(certificate)),
+        "cer": base64.b64encode(certificate_der(certificate)).decode(),
+        "contentType": certificate.content_type,
+        "attributes": certificate_attributes(certificate),
+    }
+    rendered_policy = policy_json(base_url, certificate)
+    if rendered_policy is not None:
+        bundle["policy"] = rendered_policy
+    if certificate.tags:
+        bundle["tags"] = dict(certificate.tags)
+    return bundle
+
+
+def keyvault_error(code: str, message: str, inner_code: str | None = None) -> Json:
+    error: Json = {"code": code, "message": message}
+    if inner_code:
+        error["innererror"] = {"code": inner_code}
+    return {"error": error}
+
+
+def keyvault_challenge(tenant_id: str) -> str:
+    return f'Bearer authorization="https://login.microsoftonline.com/{tenant_id}", resource="{KEYVAULT_RESOURCE}"'
+
+
+def default_keyvault_message(
+    status: int, code: str | None, inner_code: str | None, vault: Vault, caller: Mapping[str, Any]
+) -> str:
+    who = f"appid={caller.get('appid', '')};oid={caller.get('oid', '')}"
+    where = f"Vault: {vault.name};location={vault.location}"
+    if inner_code == "ForbiddenByFirewall":
+        return (
+            "Client address is not authorized and caller is not a trusted service.\r\n"
+            f"Client address: 203.0.113.17\r\nCaller: {who}\r\n{where}"
+        )
+    if inner_code == "ForbiddenByRbac":
+        return (
+            "Caller is not authorized to perform action on resource.\r\nIf role assignments, deny assignments "
+            "or role definitions were changed recently, please observe propagation time.\r\n"
+            f"Caller: {who}\r\nAction: 'Microsoft.KeyVault/vaults/certificates/read'\r\n"
+            f"Resource: '{vault.resource_id.lower()}'\r\nAssignment: (not found)\r\n{where}"
+        )
+    if inner_code == "ForbiddenByPolicy" or (status == 403 and code == "Forbidden"):
+        return (
+            "The user, group or application '"
+            f"{who}' does not have certificates get permission on key vault '{vault.name};location={vault.location}'."
+        )
+    if status == 429:
+        return (
+            "Request was not processed because too many requests were received. "
+            "Reason: A generic throttling rule was hit. Please retry after some time."
+        )
+    if status == 404:
+        return "The requested resource was not found."
+    if status >= 500:
+        return "The service encountered an internal error. Please try again later."
+    return f"The request failed with status {status}."
+
+
+# --------------------------------------------------------------------------------------------------
+# Resource Manager
+# --------------------------------------------------------------------------------------------------
+
+
+def subscription_json(subscription: Subscription) -> Json:
+    return {
+        "id": f"/subscriptions/{subscription.subscription_id}",
+        "authorizationSource": "RoleBased",
+        "managedByTenants": [],
+        "subscriptionId": subscription.subscription_id,
+        "tenantId": subscription.tenant_id,
+        "displayName": subscription.display_name,
+        "state": subscription.state,
+        "subscriptionPolicies": {
+            "locationPlacementId": "Public_2014-09-01",
+            "quotaId": "EnterpriseAgreement_2014-09-01",
+            "spendingLimit": "Off",
+        },
+    }
+
+
+def _merge(base: Json, extra: Mapping[str, Any]) -> Json:
+    result = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
+            result[key] = _merge(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+def vault_resource(vault: Vault, vault_uri: str, tenant_id: str) -> Json:
+    """A full ``Microsoft.KeyVault/vaults`` resource as ``vaults.list_by_subscription()`` returns it."""
+    properties: Json = {
+        "sku": {"family": "A", "name": "standard"},
+        "tenantId": tenant_id,
+        "accessPolicies": [],
+        "enabledForDeployment": False,
+        "enabledForDiskEncryption": False,
+        "enabledForTemplateDeployment": False,
+        "enableSoftDelete": True,
+        "softDeleteRetentionInDays": 90,
+        "enableRbacAuthorization": True,
+        "vaultUri": vault_uri,
+        "provisioningState": "Succeeded",
+        "publicNetworkAccess": "Enabled",
+    }
+    if "any" in vault.faults or "list" in vault.faults:
+        fault = vault.faults.get("any") or vault.faults["list"]
+        if fault.inner_code == "ForbiddenByFirewall":
+            properties["networkAcls"] = {
+                "bypass": "AzureServices",
+                "defaultAction": "Deny",
+                "ipRules": [{"value": "198.51.100.0/24"}],
+                "virtualNetworkRules": [],
+            }
+    return {
+        "id": vault.resource_id,
+        "name": vault.name,
+        "type": "Microsoft.KeyVault/vaults",
+        "location": vault.location,
+        "tags": dict(vault.tags),
+        "systemData": {
+            "createdBy": "platform-team@contoso.com",
+            "createdByType": "User",
+            "createdAt": "2023-03-14T09:26:53.589Z",
+        },
+        "properties": _merge(properties, vault.properties),
+    }
+
+
+def generic_resource(vault: Vault) -> Json:
+    """A vault as ``GET /subscriptions/{id}/resources`` lists it (no ``properties``, so no vaultUri)."""
+    return {
+        "id": vault.resource_id,
+        "name": vault.name,
+        "type": "Microsoft.KeyVault/vaults",
+        "location": vault.location,
+        "tags": dict(vault.tags),
+    }
+
+
+def arm_error(code: str, message: str, inner_code: str | None = None) -> Json:
+    error: Json = {"code": code, "message": message}
+    if inner_code:
+        error["details"] = [{"code": inner_code, "message": message}]
+    return {"error": error}
+
+
+def default_arm_message(status: int, code: str | None, scope: str, caller: Mapping[str, Any]) -> str:
+    oid = caller.get("oid", "")
+    if status == 403:
+        return (
+            f"The client '{oid}' with object id '{oid}' does not have authorization to perform action "
+            f"'Microsoft.KeyVault/vaults/read' over scope '{scope}' or the scope is invalid. If access was "
+            "recently granted, please refresh your credentials."
+        )
+    if status == 404:
+        return f"The resource '{scope}' could not be found."
+    if status == 429:
+        return "Number of 'read' requests for subscription exceeded the limit of '12000' for time interval '01:00:00'."
+    if status >= 500:
+        return "The server encountered an internal error. Please retry the request."
+    return f"The request failed with status {status}."
+
+
+# --------------------------------------------------------------------------------------------------
+# Managed identity tokens: unsigned JWT-shaped strings with the claims code may want to read
+# --------------------------------------------------------------------------------------------------
+
+
+def mint_token(
+    estate: Estate, resource: str, client_id: str | None = None, now: float | None = None
+) -> tuple[str, int]:
+    """An access token for ``resource`` (its ``aud``) and its expiry in unix seconds.
+
+    The identity is the estate's (``identity.object_id``/``client_id``/``upn``); a request for another
+    user-assigned ``client_id`` gets a token for that client with a derived object id.
+    """
+    issued = int(now if now is not None else dt.datetime.now(dt.UTC).timestamp())
+    expires = issued + TOKEN_LIFETIME_SECONDS
+    identity = estate.identity
+    appid = identity["client_id"]
+    oid = identity["object_id"]
+    if client_id and client_id.lower() != str(appid).lower():
+        appid = client_id
+        oid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"fakeazure/{client_id}"))
+    claims: Json = {
+        "aud": resource,
+        "iss": f"https://sts.windows.net/{estate.tenant_id}/",
+        "iat": issued,
+        "nbf": issued,
+        "exp": expires,
+        "appid": appid,
+        "appidacr": "2",
+        "idp": f"https://sts.windows.net/{estate.tenant_id}/",
+        "idtyp": "app",
+        "oid": oid,
+        "sub": oid,
+        "tid": estate.tenant_id,
+        "uti": b64url(secrets.token_bytes(16)),
+        "ver": "1.0",
+    }
+    if identity.get("name"):
+        claims["xms_mirid"] = (
+            f"/subscriptions/{estate.subscriptions[0].subscription_id if estate.subscriptions else ''}"
+            f"/resourcegroups/rg-{identity['name']}/providers/Microsoft.ManagedIdentity"
+            f"/userAssignedIdentities/{identity['name']}"
+        )
+    if identity.get("upn"):
+        claims["upn"] = identity["upn"]
+        claims["idtyp"] = "user"
+    header = {"typ": "JWT", "alg": "RS256", "kid": "fakeazure"}
+    token = ".".join(
+        (
+            b64url(json.dumps(header, separators=(",", ":")).encode()),
+            b64url(json.dumps(claims, separators=(",", ":")).encode()),
+            b64url(b"fakeazure-unsigned-" + secrets.token_bytes(16)),
+        )
+    )
+    return token, expires
+
+
+def decode_token(token: str) -> Json | None:
+    """The claims of a token minted by ``mint_token`` (any instance); ``None`` when it is not one."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        payload = parts[1] + "=" * (-len(parts[1]) % 4)
+        claims = json.loads(base64.urlsafe_b64decode(payload))
+    except ValueError:
+        return None
+    if not isinstance(claims, dict) or not isinstance(claims.get("aud"), str):
+        return None
+    return claims

@@ -1,0 +1,312 @@
+"""The Functions app as the host would drive it: the registered functions called with real
+``func.HttpRequest``/``TimerRequest`` objects, against the fake Azure, Azurite and a webhook receiver."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+import pytest
+from azure.core.exceptions import AzureError
+from azure.data.tables import TableServiceClient
+from azure.functions.timer import TimerRequest
+
+import function_app
+from shared.cli import main
+from tests.fakeazure import cert, estate, fault, firewall_fault, subscription, vault
+from tests.plugins.webhook_receiver import Reply
+
+ROOT = Path(__file__).resolve().parent.parent
+# get_functions() validates and indexes the app, as the host does: call it once.
+REGISTERED = function_app.app.get_functions()
+FUNCTIONS: dict[str | None, Callable[..., Any]] = {f.get_function_name(): f.get_user_function() for f in REGISTERED}
+DEFAULT_TABLES = ("scans", "findings", "remediations")
+
+
+def small_estate() -> dict[str, Any]:
+    return estate(
+        subscription(
+            "Production",
+            vault(
+                "cc-webapp-key-vault",
+                cert("cloudconformity", "Self", [("EmailContacts", {"days_before_expiry": 3})]),
+                cert("www", "Self", [("AutoRenew", {"lifetime_percentage": 80})]),
+                cert("imported-legacy", "Unknown", [], expires_in_days=3),
+            ),
+            vault("walled-kv", cert("x"), fault={"list": firewall_fault()}),
+        )
+    )
+
+
+@pytest.fixture
+def app_env(fake_azure, azurite_connection_string: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The fake estate, Azurite as the store (default table names, emptied), a fresh app context."""
+    azure = fake_azure(small_estate())
+    monkeypatch.setenv("FINDINGS_STORAGE_CONNECTION", azurite_connection_string)
+    for name in ("ALERT_WEBHOOK_URL", "ALERT_WEBHOOK_KIND", "AUTO_REMEDIATE", "ALERT_ON_CLEAN"):
+        monkeypatch.delenv(name, raising=False)
+    _drop_tables(azurite_connection_string)
+    function_app.context.reset()
+    yield azure
+    function_app.context.reset()
+    _drop_tables(azurite_connection_string)
+
+
+def _drop_tables(connection: str) -> None:
+    with TableServiceClient.from_connection_string(connection) as service:
+        for name in DEFAULT_TABLES:
+            with contextlib.suppress(AzureError):
+                service.delete_table(name)
+
+
+def http(name: str, path: str, method: str = "GET") -> func.HttpResponse:
+    request = func.HttpRequest(method=method, url=f"http://localhost:7071{path}", body=b"", params={})
+    response = FUNCTIONS[name](request)
+    assert isinstance(response, func.HttpResponse)
+    return response
+
+
+def body(response: func.HttpResponse) -> Any:
+    return json.loads(response.get_body())
+
+
+def run_timer() -> None:
+    FUNCTIONS["scan_certificates"](TimerRequest(past_due=False))
+
+
+# --- bindings -----------------------------------------------------------------------------------------------
+
+
+def test_the_functions_and_their_bindings_are_as_documented() -> None:
+    bindings = {f.get_function_name(): f.get_bindings()[0].get_dict_repr() for f in REGISTERED}
+    assert set(bindings) == {"scan_certificates", "get_findings", "list_scans", "get_report", "post_alerts"}
+    timer = bindings["scan_certificates"]
+    assert (timer["type"], timer["schedule"], timer["runOnStartup"], timer["useMonitor"]) == (
+        "timerTrigger",
+        "%SCAN_SCHEDULE%",
+        False,
+        True,
+    )
+    routes = {
+        name: (b["route"], [str(m.value) for m in b["methods"]], str(b["authLevel"].value))
+        for name, b in bindings.items()
+        if name != "scan_certificates"
+    }
+    assert routes == {
+        "get_findings": ("findings", ["GET"], "function"),
+        "list_scans": ("scans", ["GET"], "function"),
+        "get_report": ("report", ["GET"], "function"),
+        "post_alerts": ("alerts", ["POST"], "function"),
+    }
+
+
+def test_importing_the_app_reads_no_setting_and_opens_no_connection() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE", "IDENTITY", "MSI", "FINDINGS"))}
+    env.update({"EXPIRY_WARNING_DAYS": "not-a-number", "ARM_ENDPOINT": "https://192.0.2.1", "PYTHONPATH": str(ROOT)})
+    code = (
+        "import socket\n"
+        "def refuse(*a, **k): raise AssertionError('network used at import')\n"
+        "socket.socket.connect = refuse\n"
+        "import function_app\n"
+        "print(len(function_app.app.get_functions()))\n"
+    )
+    process = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert process.returncode == 0, process.stderr
+    assert process.stdout.strip() == "5"
+
+
+# --- HTTP before and after the first scan -------------------------------------------------------------------
+
+
+def test_before_the_first_scan_the_api_says_so(app_env) -> None:
+    for name, path in (("get_findings", "/api/findings"), ("get_report", "/api/report")):
+        response = http(name, path)
+        assert response.status_code == 404
+        assert body(response)["error"]["code"] == "NoScan"
+    scans = http("list_scans", "/api/scans")
+    assert (scans.status_code, body(scans)) == (200, {"scans": []})
+
+
+def test_the_timer_scans_and_stores_and_the_api_serves_the_latest(app_env) -> None:
+    run_timer()
+
+    response = http("get_findings", "/api/findings")
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    document = body(response)
+    assert document["scan"]["status"] == "partial"
+    assert len(document["findings"]) == 2 * 3 + 2
+    assert document["findings"][0]["severity"] == "high"  # most severe first (nothing expired here)
+
+    only = body(http("get_findings", "/api/findings?status=non_compliant&rule_id=KeyVault-006&code=function-key"))
+    assert {(f["certificate_name"], f["status"]) for f in only["findings"]} == {
+        ("cloudconformity", "non_compliant"),
+        ("imported-legacy", "non_compliant"),
+    }
+    assert only["filters"] == {"rule_id": ["KeyVault-006"], "status": ["non_compliant"]}
+    assert "function-key" not in json.dumps(only)
+
+    either = body(http("get_findings", "/api/findings?status=not_assessed,exempt&vault_name=WALLED-kv"))
+    assert {f["vault_name"] for f in either["findings"]} == {"walled-kv"}
+    repeated = body(http("get_findings", "/api/findings?vault_name=walled-kv&vault_name=cc-webapp-key-vault"))
+    assert len(repeated["findings"]) == len(document["findings"])
+
+    scans = body(http("list_scans", "/api/scans?limit=5"))["scans"]
+    assert [s["id"] for s in scans] == [document["scan"]["id"]]
+
+
+def test_findings_as_csv(app_env) -> None:
+    run_timer()
+    response = http("get_findings", "/api/findings?format=csv&rule_id=KeyVault-006")
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    assert "attachment" in response.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.get_body().decode("utf-8"))))
+    assert len(rows) == 4
+    assert {"rule_id", "status", "vault_name", "certificate_name", "reason", "expires_on"} <= set(rows[0])
+    assert {r["rule_id"] for r in rows} == {"KeyVault-006"}
+
+
+@pytest.mark.parametrize(
+    ("path", "says"),
+    [
+        ("/api/findings?colour=red", "Unknown query parameter colour"),
+        ("/api/findings?status=broken", "Unknown status broken"),
+        ("/api/findings?rule_id=KeyVault-007", "Unknown rule_id KeyVault-007"),
+        ("/api/findings?format=xml", "format must be one of json, csv"),
+        ("/api/findings?subscription_id=prod", "subscription_id must be a subscription id"),
+        ("/api/scans?limit=0", "limit must be a whole number from 1 to 1000"),
+        ("/api/scans?limit=ten", "limit must be a whole number"),
+        ("/api/report?theme=dark", "Unknown query parameter theme"),
+    ],
+)
+def test_bad_parameters_are_400_with_a_json_error(app_env, path: str, says: str) -> None:
+    name = {"findings": "get_findings", "scans": "list_scans", "report": "get_report"}[
+        path.split("?", maxsplit=1)[0].rsplit("/", 1)[1]
+    ]
+    response = http(name, path)
+    assert response.status_code == 400
+    error = body(response)["error"]
+    assert error["code"] in ("UnknownParameter", "InvalidParameter")
+    assert says in error["message"]
+
+
+def test_the_report_is_a_self_contained_html_page(app_env) -> None:
+    run_timer()
+    response = http("get_report", "/api/report")
+    assert response.status_code == 200
+    assert response.mimetype == "text/html"
+    page = response.get_body().decode("utf-8")
+    assert "cloudconformity" in page
+    assert "imported-legacy" in page
+    assert "<script" not in page
+    assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+
+
+def test_a_bad_setting_fails_the_request_with_one_message_naming_it(app_env, monkeypatch) -> None:
+    monkeypatch.setenv("RETENTION_DAYS", "forever")
+    function_app.context.reset()
+    response = http("get_findings", "/api/findings")
+    assert response.status_code == 500
+    assert body(response)["error"] == {
+        "code": "ConfigurationError",
+        "message": "Setting RETENTION_DAYS: must be a whole number from 1 to 3650, got 'forever'",
+    }
+
+
+def test_an_unreachable_store_is_a_503_without_the_key(app_env, monkeypatch) -> None:
+    key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+    monkeypatch.setenv(
+        "FINDINGS_STORAGE_CONNECTION",
+        f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={key};"
+        "TableEndpoint=http://127.0.0.1:9/devstoreaccount1;",
+    )
+    function_app.context.reset()
+    response = http("get_findings", "/api/findings")
+    assert response.status_code == 503
+    assert body(response)["error"]["code"] == "StoreUnavailable"
+    assert key not in response.get_body().decode()
+
+
+# --- the timer's alerts and failures ------------------------------------------------------------------------
+
+
+def test_the_timer_posts_the_digest_and_post_alerts_reposts_it(app_env, webhook_receiver, monkeypatch) -> None:
+    monkeypatch.setenv("ALERT_WEBHOOK_URL", webhook_receiver.url)
+    monkeypatch.setenv("ALERT_WEBHOOK_KIND", "slack")
+    function_app.context.reset()
+    run_timer()
+    assert len(webhook_receiver.bodies) == 1
+    digest = json.dumps(webhook_receiver.bodies[0])
+    assert "cloudconformity" in digest
+    assert "walled-kv" in digest
+
+    response = http("post_alerts", "/api/alerts", method="POST")
+    assert response.status_code == 200
+    assert body(response)["delivered"] == 1
+    assert len(webhook_receiver.bodies) == 2
+
+
+def test_post_alerts_without_a_webhook_is_409(app_env) -> None:
+    run_timer()
+    response = http("post_alerts", "/api/alerts", method="POST")
+    assert response.status_code == 409
+    assert body(response)["error"]["code"] == "NoWebhook"
+
+
+def test_a_failing_webhook_loses_nothing_and_is_recorded_on_the_scan(app_env, webhook_receiver, monkeypatch) -> None:
+    monkeypatch.setenv("ALERT_WEBHOOK_URL", webhook_receiver.url)
+    webhook_receiver.default = Reply(400, b"invalid_payload")
+    function_app.context.reset()
+    run_timer()  # does not raise: the scan itself succeeded
+
+    document = body(http("get_findings", "/api/findings"))
+    assert len(document["findings"]) == 8
+    problems = document["scan"]["problems"]
+    assert any("webhook" in p for p in problems)
+    assert webhook_receiver.url not in json.dumps(document)
+    assert "HTTP 400" in " ".join(problems)
+
+
+def test_a_scan_that_reads_nothing_fails_the_invocation(fake_azure, app_env, monkeypatch) -> None:
+    fake_azure(estate(subscription("Locked", fault=fault(403, "AuthorizationFailed"))))
+    function_app.context.reset()
+    with pytest.raises(RuntimeError, match="failed"):
+        run_timer()
+
+
+# --- the CLI against the same store -------------------------------------------------------------------------
+
+
+def test_the_cli_stores_by_default_and_the_api_serves_its_scan(app_env) -> None:
+    out = io.StringIO()
+    assert main(["scan"], stdout=out, stderr=io.StringIO()) == 1
+    assert "Stored as scan " in out.getvalue()
+    scan_id = out.getvalue().split("Stored as scan ")[1].split(".")[0]
+    assert body(http("get_findings", "/api/findings"))["scan"]["id"] == scan_id
+
+
+def test_the_cli_without_a_reachable_store_still_prints_its_findings(app_env, monkeypatch) -> None:
+    monkeypatch.setenv(
+        "FINDINGS_STORAGE_CONNECTION",
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=c2VjcmV0;"
+        "TableEndpoint=http://127.0.0.1:9/devstoreaccount1;",
+    )
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["scan", "--format", "json"], stdout=out, stderr=err)
+    assert code == 2
+    document = json.loads(out.getvalue())
+    assert len(document["findings"]) == 8
+    assert "the scan was not stored" in err.getvalue()
+    assert "c2VjcmV0" not in err.getvalue() + out.getvalue()
