@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import textwrap
 from collections import Counter, defaultdict
+from datetime import datetime
 
 from shared.models import Finding, ScanResult, ScanStatus, Status, sort_by_severity
 
@@ -46,7 +47,7 @@ def render(result: ScanResult, *, width: int | None = None) -> str:
         lines.append(f"Problems, most severe first ({len(problems)})")
         lines.append("")
         for finding in problems:
-            lines.extend(_problem(finding, width))
+            lines.extend(_problem(finding, width, scan.started_at))
     elif result.findings:
         lines.append("No problems: every certificate renews itself and none is close to expiry.")
         lines.append("")
@@ -59,9 +60,12 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def _problem(finding: Finding, width: int) -> list[str]:
+def _problem(finding: Finding, width: int, now: datetime) -> list[str]:
     place = _place(finding)
-    expiry = f"expires {finding.expires_on:%Y-%m-%d}" if finding.expires_on else ""
+    expiry = ""
+    if finding.expires_on is not None:
+        verb = "expired" if finding.expires_on <= now else "expires"
+        expiry = f"{verb} {finding.expires_on:%Y-%m-%d}"
     head = f"  {finding.severity.value.upper():<8} {_STATUS_LABEL[finding.status]:<14} {finding.rule_id:<17}  {place}"
     if expiry:
         head = f"{head}  ({expiry})"
@@ -94,5 +98,10 @@ def _per_vault(findings: list[Finding]) -> list[str]:
         counts = by_vault[vault]
         parts = ", ".join(f"{counts[s]} {_STATUS_LABEL[s]}" for s in _STATUS_ORDER if counts[s])
         n = len(certificates[vault])
-        lines.append(f"  {vault:<{name_width}}  {n:>4} certificate{'s' if n != 1 else ' '}  {parts}")
+        listed = (
+            f"{n:>4} certificate{'s' if n != 1 else ' '}"
+            if n or not counts[Status.NOT_ASSESSED]
+            else "  not listed     "
+        )
+        lines.append(f"  {vault:<{name_width}}  {listed}  {parts}")
     return lines

@@ -1,0 +1,77 @@
+"""``make demo``: the real command line against a sample estate, with no Azure account.
+
+Starts the fake Azure (Key Vault, Resource Manager and a managed-identity endpoint over local HTTPS)
+with ``sample_estate.json`` and Azurite as the findings store, then runs ``python -m shared scan``
+unchanged in a child process pointed at them. Extra arguments go to the scan, e.g.
+``make demo ARGS="--format json"``. Afterwards it writes the HTML report of the stored scan to
+``.demo/report.html``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from shared.htmlreport import render_report
+from shared.store import FindingsStore, StoreError
+from tests.azurite import AzuriteNotInstalled, start_azurite
+from tests.fakeazure import FakeAzure, sample_estate
+
+ROOT = Path(__file__).resolve().parents[2]
+OUTPUT = ROOT / ".demo"
+EXPLAIN = {
+    0: "exit code 0: everything was assessed and nothing is non-compliant.",
+    1: "exit code 1: something is non-compliant (that is the point of the sample estate).",
+    2: "exit code 2: a usage or configuration error.",
+    3: "exit code 3: nothing non-compliant, but something could not be assessed.",
+}
+
+
+def main(argv: list[str]) -> int:
+    def say(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    say("AutoRenew Guard demo: a sample estate of 2 subscriptions and 5 Key Vaults, served by a local fake of")
+    say("Azure over HTTPS; the findings are stored in Azurite. Starting them...")
+    with contextlib.ExitStack() as stack:
+        try:
+            azurite = stack.enter_context(start_azurite())
+        except AzuriteNotInstalled as exc:
+            say(f"demo: {exc}")
+            return 2
+        azure = stack.enter_context(FakeAzure(sample_estate()))
+        env = {k: v for k, v in os.environ.items() if not k.upper().startswith(("AZURE_", "MSI_", "IDENTITY_"))}
+        env.update(azure.env)
+        env["FINDINGS_STORAGE_CONNECTION"] = azurite.connection_string
+        env.setdefault("PYTHONPATH", str(ROOT))
+        command = [sys.executable, "-m", "shared", "scan", *argv]
+        say(f"\n$ python -m shared scan {' '.join(argv)}".rstrip() + "\n")
+        code = subprocess.run(command, cwd=ROOT, env=env, check=False).returncode
+        if "--no-store" not in argv:
+            _write_report(azurite.connection_string)
+        say(f"\n{EXPLAIN.get(code, f'exit code {code}.')}")
+        say("Try: make demo ARGS='--format json'   or   make demo ARGS='--vault payments-prod-kv'")
+    # A non-compliant estate is the demo working; only usage errors fail `make demo`.
+    return 0 if code in (0, 1, 3) else code
+
+
+def _write_report(connection_string: str) -> None:
+    try:
+        with FindingsStore.from_connection_string(connection_string) as store:
+            latest = store.latest()
+    except StoreError as exc:
+        print(f"demo: could not read the stored scan back: {exc}", file=sys.stderr)
+        return
+    if latest is None:
+        return
+    OUTPUT.mkdir(exist_ok=True)
+    page = OUTPUT / "report.html"
+    page.write_text(render_report(latest), encoding="utf-8")
+    print(f"\nThe HTML report of this scan (what GET /api/report serves): {page}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
