@@ -7,7 +7,6 @@ SPEC §3 so a finding serialises to the documented JSON without a translation ta
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
@@ -186,14 +185,9 @@ class Finding:
                 self.rule_id,
                 (self.subscription_id or "").lower(),
                 (self.vault_name or "").lower(),
-                self.certificate_name or "",
+                (self.certificate_name or "").lower(),
             )
         )
-
-    @property
-    def key_hash(self) -> str:
-        """A stable, key-safe digest of :attr:`key` (names cannot go into Table keys as they are)."""
-        return hashlib.sha256(self.key.encode("utf-8")).hexdigest()[:32]
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -347,3 +347,23 @@ def test_the_table_report_reads_as_a_report(fake_azure) -> None:
     assert "legacy-intranet-kv (whole vault)" in out
     assert "Not stored (--no-store)." in out
     assert err == ""
+
+
+def test_the_demo_estate_gets_the_verdicts_its_author_wrote_down(fake_azure_demo, demo_estate) -> None:
+    code, document = scan_json()
+    assert code == 1
+    got = {(f["vault_name"], f["certificate_name"], f["rule_id"]): f["status"] for f in document["findings"]}
+    expected = {}
+    for sub in demo_estate["subscriptions"]:
+        for vault_spec in sub["vaults"]:
+            if vault_spec.get("fault"):  # the firewalled vault refuses everything, its listing included
+                # A vault that cannot be listed has one finding per rule, with no certificate.
+                expected.update(
+                    {(vault_spec["name"], None, rule): "not_assessed" for rule in ("KeyVault-006", "CertificateExpiry")}
+                )
+                continue
+            for spec in vault_spec["certificates"]:
+                expected.update(
+                    {(vault_spec["name"], spec["name"], rule): status for rule, status in spec["expect"].items()}
+                )
+    assert got == expected
