@@ -21,6 +21,8 @@ from urllib.parse import quote, urlsplit
 from shared.models import (
     RULE_AUTORENEW,
     RULE_EXPIRY,
+    STATUS_LABEL,
+    STATUS_ORDER,
     Finding,
     LifetimeAction,
     Scan,
@@ -33,14 +35,6 @@ from shared.models import (
 )
 from shared.textreport import plural
 
-STATUS_ORDER = (Status.NON_COMPLIANT, Status.NOT_ASSESSED, Status.COMPLIANT, Status.EXEMPT, Status.NOT_APPLICABLE)
-STATUS_LABEL = {
-    Status.NON_COMPLIANT: "non-compliant",
-    Status.NOT_ASSESSED: "not assessed",
-    Status.COMPLIANT: "compliant",
-    Status.EXEMPT: "exempt",
-    Status.NOT_APPLICABLE: "not applicable",
-}
 _RULE_TOPIC = {RULE_AUTORENEW: "auto-renewal", RULE_EXPIRY: "expiry window"}
 _SCAN_STATUS_NOTE = {
     ScanStatus.PARTIAL: (

@@ -34,6 +34,23 @@ class Status(StrEnum):
         return self in (Status.NON_COMPLIANT, Status.NOT_ASSESSED)
 
 
+# The order and words every report uses for statuses: problems first, then the rest.
+STATUS_ORDER: tuple[Status, ...] = (
+    Status.NON_COMPLIANT,
+    Status.NOT_ASSESSED,
+    Status.COMPLIANT,
+    Status.EXEMPT,
+    Status.NOT_APPLICABLE,
+)
+STATUS_LABEL: dict[Status, str] = {
+    Status.NON_COMPLIANT: "non-compliant",
+    Status.NOT_ASSESSED: "not assessed",
+    Status.COMPLIANT: "compliant",
+    Status.EXEMPT: "exempt",
+    Status.NOT_APPLICABLE: "not applicable",
+}
+
+
 class Severity(StrEnum):
     CRITICAL = "critical"
     HIGH = "high"

@@ -264,40 +264,25 @@ def unreadable_vault(vault: Vault, error: ReadError, *, listed: int = 0) -> list
         ).strip()
     else:
         reason = f"Could not list the vault's certificates ({error.describe()}). {_hint(error)}".strip()
-    return [
-        Finding(
-            rule_id=rule_id,
-            status=Status.NOT_ASSESSED,
-            severity=Severity.HIGH,
-            subscription_id=vault.subscription_id,
-            vault_name=vault.name,
-            vault_uri=vault.uri,
-            certificate_name=None,
-            certificate_id=None,
-            issuer=None,
-            lifetime_action=None,
-            days_before_expiry=None,
-            lifetime_percentage=None,
-            expires_on=None,
-            reason=reason,
-            vault_id=vault.resource_id,
-            error_code=error.code,
-        )
-        for rule_id in RULE_IDS
-    ]
+    return _not_assessed_place(vault.subscription_id, vault, reason, error)
 
 
 def unreadable_subscription(subscription_id: str, error: ReadError) -> list[Finding]:
     """A subscription whose vaults could not be listed: one ``not_assessed`` finding per rule."""
     reason = f"Could not list the subscription's Key Vaults ({error.describe()}). {_hint(error)}".strip()
+    return _not_assessed_place(subscription_id, None, reason, error)
+
+
+def _not_assessed_place(subscription_id: str, vault: Vault | None, reason: str, error: ReadError) -> list[Finding]:
+    """One ``not_assessed`` finding per rule for a place with no certificate to name."""
     return [
         Finding(
             rule_id=rule_id,
             status=Status.NOT_ASSESSED,
             severity=Severity.HIGH,
             subscription_id=subscription_id,
-            vault_name=None,
-            vault_uri=None,
+            vault_name=vault.name if vault else None,
+            vault_uri=vault.uri if vault else None,
             certificate_name=None,
             certificate_id=None,
             issuer=None,
@@ -306,6 +291,7 @@ def unreadable_subscription(subscription_id: str, error: ReadError) -> list[Find
             lifetime_percentage=None,
             expires_on=None,
             reason=reason,
+            vault_id=vault.resource_id if vault else None,
             error_code=error.code,
         )
         for rule_id in RULE_IDS

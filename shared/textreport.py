@@ -12,16 +12,7 @@ import textwrap
 from collections import Counter, defaultdict
 from datetime import datetime
 
-from shared.models import Finding, ScanResult, ScanStatus, Status, sort_by_severity
-
-_STATUS_ORDER = (Status.NON_COMPLIANT, Status.NOT_ASSESSED, Status.COMPLIANT, Status.EXEMPT, Status.NOT_APPLICABLE)
-_STATUS_LABEL = {
-    Status.NON_COMPLIANT: "non-compliant",
-    Status.NOT_ASSESSED: "not assessed",
-    Status.COMPLIANT: "compliant",
-    Status.EXEMPT: "exempt",
-    Status.NOT_APPLICABLE: "not applicable",
-}
+from shared.models import STATUS_LABEL, STATUS_ORDER, Finding, ScanResult, ScanStatus, Status, sort_by_severity
 
 
 def render(result: ScanResult, *, width: int | None = None) -> str:
@@ -34,7 +25,7 @@ def render(result: ScanResult, *, width: int | None = None) -> str:
         f"{plural(scan.vault_count, 'vault')}, {plural(scan.certificate_count, 'certificate')}"
     )
     counts = Counter(f.status for f in result.findings)
-    summary = ", ".join(f"{counts[s]} {_STATUS_LABEL[s]}" for s in _STATUS_ORDER if counts[s])
+    summary = ", ".join(f"{counts[s]} {STATUS_LABEL[s]}" for s in STATUS_ORDER if counts[s])
     lines.append(f"Findings (two rules per certificate): {summary or 'none'}")
     for problem in scan.problems:
         lines.append(f"! {problem}")
@@ -66,7 +57,7 @@ def _problem(finding: Finding, width: int, now: datetime) -> list[str]:
     if finding.expires_on is not None:
         verb = "expired" if finding.expires_on <= now else "expires"
         expiry = f"{verb} {finding.expires_on:%Y-%m-%d}"
-    head = f"  {finding.severity.value.upper():<8} {_STATUS_LABEL[finding.status]:<14} {finding.rule_id:<17}  {place}"
+    head = f"  {finding.severity.value.upper():<8} {STATUS_LABEL[finding.status]:<14} {finding.rule_id:<17}  {place}"
     if expiry:
         head = f"{head}  ({expiry})"
     indent = " " * 11
@@ -96,7 +87,7 @@ def _per_vault(findings: list[Finding]) -> list[str]:
     lines = ["By vault (findings per status)", ""]
     for vault in sorted(by_vault, key=str.lower):
         counts = by_vault[vault]
-        parts = ", ".join(f"{counts[s]} {_STATUS_LABEL[s]}" for s in _STATUS_ORDER if counts[s])
+        parts = ", ".join(f"{counts[s]} {STATUS_LABEL[s]}" for s in STATUS_ORDER if counts[s])
         n = len(certificates[vault])
         listed = (
             f"{n:>4} certificate{'s' if n != 1 else ' '}"

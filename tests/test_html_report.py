@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 
-from shared import htmlreport, textreport
 from shared.htmlreport import render_report
 from shared.models import (
     RULE_AUTORENEW,
@@ -370,11 +369,6 @@ def test_every_vault_has_a_folded_group_with_its_counts() -> None:
     assert "1 exempt" in summaries["kv-payments-prod"]
     assert "4 problems above" in summaries["kv-payments-prod"]
     assert "Everything in this vault is listed under Problems above." in groups[0].text
-
-
-def test_status_wording_matches_the_terminal_report() -> None:
-    assert htmlreport.STATUS_LABEL == textreport._STATUS_LABEL
-    assert htmlreport.STATUS_ORDER == textreport._STATUS_ORDER
 
 
 # --- scans with nothing to list ------------------------------------------------------------------------------

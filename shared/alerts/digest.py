@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 from shared.models import (
     RULE_AUTORENEW,
+    STATUS_LABEL,
     Finding,
     ScanResult,
     ScanStatus,
@@ -39,13 +40,7 @@ SEVERITY_LABELS: Mapping[Severity, str] = {
     Severity.INFO: "Info",
 }
 
-STATUS_LABELS: Mapping[Status, str] = {
-    Status.COMPLIANT: "Compliant",
-    Status.NON_COMPLIANT: "Non-compliant",
-    Status.EXEMPT: "Exempt",
-    Status.NOT_APPLICABLE: "Not applicable",
-    Status.NOT_ASSESSED: "Not assessed",
-}
+STATUS_LABELS: Mapping[Status, str] = {status: label.capitalize() for status, label in STATUS_LABEL.items()}
 
 # Characters a URL may keep as they are when it goes into a chat link: everything else (spaces, brackets,
 # parentheses, ``|``, ``<``, ``>``, quotes) is percent-encoded so the URL cannot end a Markdown link early
