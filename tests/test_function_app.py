@@ -310,3 +310,21 @@ def test_the_cli_without_a_reachable_store_still_prints_its_findings(app_env, mo
     assert len(document["findings"]) == 8
     assert "the scan was not stored" in err.getvalue()
     assert "c2VjcmV0" not in err.getvalue() + out.getvalue()
+
+
+def test_scan_notify_posts_the_digest_from_the_command_line(app_env, webhook_receiver, monkeypatch) -> None:
+    monkeypatch.setenv("ALERT_WEBHOOK_URL", webhook_receiver.url)
+    monkeypatch.setenv("ALERT_WEBHOOK_KIND", "teams")
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["scan", "--notify"], stdout=out, stderr=err) == 1
+    assert "Posted 1 alert message(s) to the webhook." in out.getvalue()
+    (card,) = webhook_receiver.bodies
+    assert card["type"] == "message"
+    assert card["attachments"][0]["contentType"] == "application/vnd.microsoft.card.adaptive"
+    assert webhook_receiver.url not in out.getvalue() + err.getvalue()
+
+
+def test_scan_notify_without_a_webhook_is_a_usage_error(app_env) -> None:
+    err = io.StringIO()
+    assert main(["scan", "--notify"], stdout=io.StringIO(), stderr=err) == 2
+    assert "--notify needs the setting ALERT_WEBHOOK_URL" in err.getvalue()
