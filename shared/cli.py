@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import IO, NoReturn
 
+from shared import remediate
 from shared.models import ScanResult, ScanStatus, Status
 from shared.settings import Settings, SettingsError, parse_subscription_id
 
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--no-store", action="store_true", help="do not store the scan in Table Storage")
     scan.add_argument("--notify", action="store_true", help="post the digest to ALERT_WEBHOOK_URL, as the timer does")
     scan.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
+    remediate.add_parser(commands)
     return parser
 
 
@@ -93,6 +95,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
     _configure_logging(err, verbose=getattr(args, "verbose", False))
     if args.command == "scan":
         return _scan(args, settings, out, err)
+    if args.command == "remediate":
+        return remediate.run(args, settings, out, err)
     raise AssertionError(f"unhandled command {args.command}")  # argparse only lets known commands through
 
 

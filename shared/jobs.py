@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from shared import alerts, api
 from shared.models import ScanStatus
+from shared.remediate import apply_auto_remediation
 from shared.runtime import AppContext
 from shared.scan import RunOutcome, run_scan
 
@@ -16,8 +19,10 @@ def timer_run(context: AppContext) -> RunOutcome:
     """Scan, store, alert: what the daily timer does. The store is optional only in the sense that a
     store failure is recorded on the outcome; the timer then fails after alerting."""
     settings = context.settings
+    clients = context.clients
     store = context.store
-    return run_scan(settings, context.clients, store=store, notify=bool(settings.alert_webhook_url))
+    remediator = partial(apply_auto_remediation, settings, clients, store=store) if settings.auto_remediate else None
+    return run_scan(settings, clients, store=store, notify=bool(settings.alert_webhook_url), remediate=remediator)
 
 
 def summary(outcome: RunOutcome) -> str:
@@ -32,6 +37,11 @@ def summary(outcome: RunOutcome) -> str:
         parts.append(f"{outcome.alerts_sent} alert message(s) sent")
     if outcome.alert_error:
         parts.append(f"alert failed ({outcome.alert_error})")
+    if outcome.remediations:
+        applied = sum(1 for r in outcome.remediations if r.get("outcome") == "applied")
+        parts.append(
+            f"auto-remediation turned on AutoRenew for {applied} of {len(outcome.remediations)} certificate(s)"
+        )
     if outcome.purged:
         parts.append(f"{outcome.purged} old scan(s) deleted")
     return "; ".join(parts) + "."

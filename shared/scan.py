@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from shared import alerts, discovery, rules
 from shared.alerts import WebhookSender
@@ -62,6 +63,7 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
+Remediator = Callable[[ScanResult], Sequence[Mapping[str, Any]]]
 
 
 @dataclass(slots=True)
@@ -223,6 +225,7 @@ class RunOutcome:
     alert_error: str | None = None
     alerts_sent: int = 0
     purged: int = 0
+    remediations: list[Mapping[str, Any]] = field(default_factory=list)
 
 
 def run_scan(
@@ -234,9 +237,12 @@ def run_scan(
     notify: bool = False,
     sender: WebhookSender | None = None,
     on_progress: ProgressCallback | None = None,
+    remediate: Remediator | None = None,
 ) -> RunOutcome:
-    """Scan, then store, then alert — in that order, so the findings are safe before anything can fail
-    on the way to a chat channel. ``store=None`` skips storing (``--no-store``)."""
+    """Scan, then store, then remediate, then alert — in that order, so the findings are safe before
+    anything can fail on the way to a chat channel. ``store=None`` skips storing (``--no-store``).
+    ``remediate`` (the timer with ``AUTO_REMEDIATE``) runs only on a stored scan, so every change it
+    makes can be recorded; what it changed goes into the digest."""
     result = scan_estate(settings, clients, target=target, on_progress=on_progress)
     outcome = RunOutcome(result=result)
 
@@ -251,8 +257,11 @@ def run_scan(
             result.scan.problems.append(f"Could not store the scan: {exc}")
             log.error("Could not store scan %s: %s", result.scan.id, exc)
 
+    if remediate is not None and outcome.stored:
+        outcome.remediations = list(remediate(result))
+
     if notify:
-        delivery = alerts.notify(settings, result, previous=previous, sender=sender)
+        delivery = alerts.notify(settings, result, previous=previous, remediations=outcome.remediations, sender=sender)
         if delivery is not None:
             outcome.alerts_sent = delivery.delivered
             if delivery.error:

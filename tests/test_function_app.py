@@ -328,3 +328,28 @@ def test_scan_notify_without_a_webhook_is_a_usage_error(app_env) -> None:
     err = io.StringIO()
     assert main(["scan", "--notify"], stdout=io.StringIO(), stderr=err) == 2
     assert "--notify needs the setting ALERT_WEBHOOK_URL" in err.getvalue()
+
+
+def test_auto_remediate_turns_on_autorenew_after_the_scan_and_the_digest_says_so(
+    app_env, webhook_receiver, monkeypatch
+) -> None:
+    monkeypatch.setenv("AUTO_REMEDIATE", "true")
+    monkeypatch.setenv("ALERT_WEBHOOK_URL", webhook_receiver.url)
+    monkeypatch.setenv("ALERT_WEBHOOK_KIND", "generic")
+    function_app.context.reset()
+    run_timer()
+
+    patches = app_env.patches
+    assert set(patches) == {("cc-webapp-key-vault", "cloudconformity")}, "never the Unknown-issuer certificate"
+    (patch_body,) = patches[("cc-webapp-key-vault", "cloudconformity")]
+    assert patch_body == {
+        "lifetime_actions": [{"trigger": {"lifetime_percentage": 80}, "action": {"action_type": "AutoRenew"}}]
+    }
+    (digest,) = webhook_receiver.bodies
+    assert [(r["certificate_name"], r["outcome"]) for r in digest["remediations"]] == [("cloudconformity", "applied")]
+
+
+def test_without_auto_remediate_the_timer_changes_nothing(app_env) -> None:
+    run_timer()
+    assert app_env.patches == {}
+    assert not app_env.requests.where(method="PATCH")
