@@ -6,7 +6,9 @@
 
 ``serve`` prints the environment (``KEY=VALUE`` lines) on stdout once every port listens, writes the
 same lines to ``--env-file`` (atomically: the file appearing means "ready"), and runs until SIGTERM or
-SIGINT; it then removes the env file. Logs go to stderr.
+SIGINT; it then removes the env file. Logs go to stderr. With ``--stats-file``, SIGUSR1 (and the exit)
+writes the request counters and the fake's own CPU time there as JSON (``write_stats``), so a benchmark can
+count the requests a scan made without slowing the fake down.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import signal
 import sys
 import tempfile
 import threading
+import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
@@ -81,6 +85,21 @@ def _write_env_file(path: Path, lines: str) -> None:
     os.replace(tmp, path)
 
 
+def write_stats(azure: FakeAzure, path: Path, sequence: int) -> None:
+    """Counters of every request answered so far, and this process's CPU seconds, as one JSON file
+    (replaced atomically). ``sequence`` lets a reader tell a fresh file from an old one."""
+    records = azure.requests.snapshot()
+    stats = {
+        "sequence": sequence,
+        "requests": len(records),
+        "by_service": dict(Counter(r.service for r in records)),
+        "by_operation": dict(Counter(r.operation for r in records)),
+        "by_status": {str(k): v for k, v in Counter(r.status for r in records).items()},
+        "cpu_seconds": time.process_time(),
+    }
+    _write_env_file(path, json.dumps(stats, sort_keys=True) + "\n")
+
+
 def serve(args: argparse.Namespace) -> int:
     data = _estate_from_args(args)
     stop = threading.Event()
@@ -91,6 +110,15 @@ def serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     azure = FakeAzure(data, identity_header=args.identity_header)
+    stats_writes = 0
+
+    def on_stats(signum: int, frame: FrameType | None) -> None:
+        nonlocal stats_writes
+        stats_writes += 1
+        write_stats(azure, Path(args.stats_file), stats_writes)
+
+    if args.stats_file and hasattr(signal, "SIGUSR1"):
+        signal.signal(signal.SIGUSR1, on_stats)
     azure.start()
     try:
         env = azure.env
@@ -110,6 +138,8 @@ def serve(args: argparse.Namespace) -> int:
         while not stop.wait(1.0):
             pass
         logging.info("stopping after %d requests", len(azure.requests))
+        if args.stats_file:
+            write_stats(azure, Path(args.stats_file), stats_writes + 1)
     finally:
         azure.stop()
         if args.env_file:
@@ -143,6 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve_parser = commands.choices["serve"]
     serve_parser.add_argument("--env-file", help="write KEY=VALUE lines here once ready; removed on exit")
     serve_parser.add_argument("--identity-header", help="the X-IDENTITY-HEADER secret (default: random)")
+    serve_parser.add_argument("--stats-file", help="on SIGUSR1 and at exit, write request counters here (JSON)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s fakeazure %(message)s")
     return serve(args) if args.command == "serve" else generate(args)
