@@ -174,8 +174,28 @@ def _read_policy(client: CertificateClient, listed: Certificate) -> Certificate:
         data = _get_json(client, request)
     except (AzureError, ValueError) as exc:
         return dataclasses.replace(listed, error=read_error(exc))
+    policy = parse_policy(data)
     return dataclasses.replace(
         listed,
+        issuer=policy.issuer,
+        lifetime_actions=policy.lifetime_actions,
+        validity_months=policy.validity_months,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyFields:
+    """What the rules and remediation read from an issuance policy."""
+
+    issuer: str | None
+    lifetime_actions: tuple[LifetimeAction, ...]
+    validity_months: int | None
+
+
+def parse_policy(data: Mapping[str, Any]) -> PolicyFields:
+    """The issuance policy's REST JSON, read tolerantly: a missing or odd field is ``None``, and an action
+    type Key Vault may add later is kept as the text it is, so the rules can say what it is."""
+    return PolicyFields(
         issuer=_text(_get(data, "issuer", "name")),
         lifetime_actions=tuple(_raw_actions(data.get("lifetime_actions"))),
         validity_months=_integer(_get(data, "x509_props", "validity_months")),

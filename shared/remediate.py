@@ -445,6 +445,8 @@ def read_certificate(client: CertificateClient, name: str) -> LiveCertificate | 
     tolerantly: an action type the SDK does not know is still an action, which AutoRenew then replaces."""
     from azure.core.rest import HttpRequest  # noqa: PLC0415 - the SDK only loads where Key Vault is reached
 
+    from shared.keyvault import parse_policy  # noqa: PLC0415 - the same tolerant reading as the scan
+
     try:
         response = client.send_request(HttpRequest("GET", f"/certificates/{quote(name, safe='')}/"))
         response.raise_for_status()
@@ -454,15 +456,16 @@ def read_certificate(client: CertificateClient, name: str) -> LiveCertificate | 
     policy = data.get("policy") if isinstance(data, Mapping) else None
     if not isinstance(policy, Mapping):
         return ReadError("MalformedResponse", "the certificate came without its policy", 200)
-    enabled = _get(data, "attributes", "enabled")
+    attributes = data.get("attributes")
+    enabled = attributes.get("enabled") if isinstance(attributes, Mapping) else None
     tags = data.get("tags")
-    issuer = _get(policy, "issuer", "name")
+    fields = parse_policy(policy)
     return LiveCertificate(
         enabled=enabled if isinstance(enabled, bool) else None,
         tags={str(k): str(v) for k, v in tags.items()} if isinstance(tags, Mapping) else {},
-        issuer=issuer if isinstance(issuer, str) else None,
-        actions=tuple(_actions(policy.get("lifetime_actions"))),
-        validity_months=_integer(_get(policy, "x509_props", "validity_months")),
+        issuer=fields.issuer,
+        actions=fields.lifetime_actions,
+        validity_months=fields.validity_months,
     )
 
 
@@ -481,32 +484,6 @@ def update_policy(client: CertificateClient, name: str, action: LifetimeAction) 
         lifetime_percentage=action.lifetime_percentage,
     )
     client.update_certificate_policy(name, CertificatePolicy(lifetime_actions=[renew]))
-
-
-def _actions(value: Any) -> Iterable[LifetimeAction]:
-    if not isinstance(value, list):
-        return
-    for item in value:
-        if isinstance(item, Mapping):
-            kind = _get(item, "action", "action_type")
-            yield LifetimeAction(
-                action=kind if isinstance(kind, str) and kind else "(none)",
-                days_before_expiry=_integer(_get(item, "trigger", "days_before_expiry")),
-                lifetime_percentage=_integer(_get(item, "trigger", "lifetime_percentage")),
-            )
-
-
-def _get(data: Mapping[str, Any], *path: str) -> Any:
-    value: Any = data
-    for key in path:
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(key)
-    return value
-
-
-def _integer(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _read_error(exc: BaseException) -> ReadError:

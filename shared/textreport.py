@@ -92,7 +92,7 @@ def _per_vault(findings: list[Finding]) -> list[str]:
         listed = (
             f"{n:>4} certificate{'s' if n != 1 else ' '}"
             if n or not counts[Status.NOT_ASSESSED]
-            else "  not listed     "
+            else "     not listed  "
         )
         lines.append(f"  {vault:<{name_width}}  {listed}  {parts}")
     return lines

@@ -229,6 +229,17 @@ def test_an_action_type_the_sdk_does_not_know_is_judged_not_dropped(fake_azure) 
     assert code == 1
 
 
+def test_a_malformed_list_item_is_not_assessed_and_its_neighbours_are_judged(fake_azure) -> None:
+    odd = {**cert("odd-dates"), "list_attributes": {"nbf": "soon", "exp": "later"}}
+    fake_azure(estate(subscription("Odd", vault("odd-list-kv", odd, cert("fine")))))
+    code, document = scan_json()
+    by_name = {f["certificate_name"]: f for f in document["findings"] if f["rule_id"] == "KeyVault-006"}
+    assert by_name["odd-dates"]["status"] == "not_assessed"
+    assert by_name["odd-dates"]["error_code"] == "MalformedResponse"
+    assert by_name["fine"]["status"] == "compliant"
+    assert code == 3
+
+
 def test_slow_vaults_do_not_change_the_verdicts(fake_azure) -> None:
     fake_azure(estate(subscription("Slow", vault("slow-kv", cert("a"), cert("b"), latency_ms=150))))
     code, document = scan_json()

@@ -548,6 +548,8 @@ class Certificate:
     recoverable_days: int = 90
     thumbprint: bytes | None = None
     der: bytes | None = None
+    # Attributes sent as they are in the list item, over the computed ones: malformed list data in tests.
+    list_attributes: Json = field(default_factory=dict)
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any], vault_name: str, now: dt.datetime, synthetic: bool) -> Certificate:
@@ -592,6 +594,7 @@ class Certificate:
             faults=parse_faults(spec.get("fault"), CERTIFICATE_FAULT_OPS, "any"),
             content_type=spec.get("content_type", "application/x-pkcs12"),
             recovery_level=spec.get("recovery_level", "Recoverable+Purgeable"),
+            list_attributes=dict(spec.get("list_attributes") or {}),
         )
         if synthetic:
             certificate.thumbprint = hashlib.sha256(f"{vault_name}/{name}/{version}".encode()).digest()[:20]

@@ -110,7 +110,7 @@ def certificate_item(base_url: str, certificate: Certificate) -> Json:
     item: Json = {
         "id": f"{base_url}certificates/{certificate.name}",
         "x5t": b64url(thumbprint(certificate)),
-        "attributes": certificate_attributes(certificate),
+        "attributes": {**certificate_attributes(certificate), **certificate.list_attributes},
     }
     if certificate.tags:
         item["tags"] = dict(certificate.tags)
