@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
@@ -16,8 +15,6 @@ from typing import Any
 
 import azure.functions as func
 import pytest
-from azure.core.exceptions import AzureError
-from azure.data.tables import TableServiceClient
 from azure.functions.timer import TimerRequest
 
 import function_app
@@ -29,7 +26,6 @@ ROOT = Path(__file__).resolve().parent.parent
 # get_functions() validates and indexes the app, as the host does: call it once.
 REGISTERED = function_app.app.get_functions()
 FUNCTIONS: dict[str | None, Callable[..., Any]] = {f.get_function_name(): f.get_user_function() for f in REGISTERED}
-DEFAULT_TABLES = ("scans", "findings", "remediations")
 
 
 def small_estate() -> dict[str, Any]:
@@ -48,24 +44,14 @@ def small_estate() -> dict[str, Any]:
 
 
 @pytest.fixture
-def app_env(fake_azure, azurite_connection_string: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def app_env(fake_azure, app_store_connection: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The fake estate, Azurite as the store (default table names, emptied), a fresh app context."""
     azure = fake_azure(small_estate())
-    monkeypatch.setenv("FINDINGS_STORAGE_CONNECTION", azurite_connection_string)
     for name in ("ALERT_WEBHOOK_URL", "ALERT_WEBHOOK_KIND", "AUTO_REMEDIATE", "ALERT_ON_CLEAN"):
         monkeypatch.delenv(name, raising=False)
-    _drop_tables(azurite_connection_string)
     function_app.context.reset()
     yield azure
     function_app.context.reset()
-    _drop_tables(azurite_connection_string)
-
-
-def _drop_tables(connection: str) -> None:
-    with TableServiceClient.from_connection_string(connection) as service:
-        for name in DEFAULT_TABLES:
-            with contextlib.suppress(AzureError):
-                service.delete_table(name)
 
 
 def http(name: str, path: str, method: str = "GET") -> func.HttpResponse:

@@ -8,7 +8,6 @@ go on; every change lands in the store with the identity that made it.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import io
 import json
@@ -17,8 +16,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from azure.core.exceptions import AzureError
-from azure.data.tables import TableServiceClient
 
 from shared import cli
 from shared.clients import AzureClients
@@ -40,7 +37,6 @@ AUTO_80 = [("AutoRenew", {"lifetime_percentage": 80})]
 EMAIL_3D = [("EmailContacts", {"days_before_expiry": 3})]
 EMAIL_90 = [("EmailContacts", {"lifetime_percentage": 90})]
 RENEW_80_BODY = {"lifetime_actions": [{"trigger": {"lifetime_percentage": 80}, "action": {"action_type": "AutoRenew"}}]}
-DEFAULT_TABLES = ("scans", "findings", "remediations")
 
 PLANNED = {
     ("web-kv", "cloudconformity"),
@@ -141,23 +137,11 @@ def no_store_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def store_env(
-    no_store_env: None, azurite_connection_string: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[FindingsStore]:
-    """Azurite as the store the CLI builds from its settings (default table names, emptied before and after);
-    yields a store on the same tables to read what the CLI wrote."""
-    monkeypatch.setenv("FINDINGS_STORAGE_CONNECTION", azurite_connection_string)
-    _drop_tables(azurite_connection_string)
-    with FindingsStore.from_connection_string(azurite_connection_string) as store:
+def store_env(no_store_env: None, app_store_connection: str) -> Iterator[FindingsStore]:
+    """Azurite as the store the CLI builds from its settings; yields a store on the same tables to read
+    what the CLI wrote."""
+    with FindingsStore.from_connection_string(app_store_connection) as store:
         yield store
-    _drop_tables(azurite_connection_string)
-
-
-def _drop_tables(connection: str) -> None:
-    with TableServiceClient.from_connection_string(connection) as service:
-        for name in DEFAULT_TABLES:
-            with contextlib.suppress(AzureError):
-                service.delete_table(name)
 
 
 # ------------------------------------------------------------------------------------------- dry run

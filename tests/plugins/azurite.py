@@ -77,3 +77,23 @@ def findings_store_factory(
 @pytest.fixture
 def findings_store(findings_store_factory: Callable[..., FindingsStore]) -> FindingsStore:
     return findings_store_factory()
+
+
+APP_TABLES = ("scans", "findings", "remediations")
+
+
+def drop_app_tables(connection_string: str) -> None:
+    with TableServiceClient.from_connection_string(connection_string) as service:
+        for name in APP_TABLES:
+            with contextlib.suppress(AzureError):
+                service.delete_table(name)
+
+
+@pytest.fixture
+def app_store_connection(azurite_connection_string: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Azurite as the store the app builds from its own settings: ``FINDINGS_STORAGE_CONNECTION`` set, the
+    default tables emptied before and after (the CLI and the functions use the default table names)."""
+    monkeypatch.setenv("FINDINGS_STORAGE_CONNECTION", azurite_connection_string)
+    drop_app_tables(azurite_connection_string)
+    yield azurite_connection_string
+    drop_app_tables(azurite_connection_string)
