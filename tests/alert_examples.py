@@ -26,6 +26,7 @@ from shared.models import (
     Status,
     count_by_status,
 )
+from tests import sample_results
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
@@ -47,28 +48,22 @@ def finding(
     lifetime_action: str | None = "EmailContacts",
     with_vault_id: bool = True,
 ) -> Finding:
-    uri = f"https://{vault}.vault.azure.net/" if vault else None
-    vault_id = (
-        f"/subscriptions/{subscription_id}/resourceGroups/rg-certs/providers/Microsoft.KeyVault/vaults/{vault}"
-        if vault and with_vault_id
-        else None
-    )
-    return Finding(
-        rule_id=rule_id,
-        status=status,
-        severity=severity,
-        subscription_id=subscription_id,
-        vault_name=vault,
-        vault_uri=uri,
-        certificate_name=certificate,
-        certificate_id=f"{uri}certificates/{certificate}" if uri and certificate else None,
-        issuer=issuer,
-        lifetime_action=lifetime_action,
-        days_before_expiry=3 if lifetime_action else None,
-        lifetime_percentage=None,
-        expires_on=expires_on,
+    """A finding as the rules would make it, in resource group ``rg-certs``; built by the shared sample builder."""
+    return sample_results.finding(
+        rule_id,
+        status,
+        severity,
+        vault=vault,
+        certificate=certificate,
         reason=reason,
-        vault_id=vault_id,
+        subscription_id=subscription_id,
+        resource_group="rg-certs",
+        issuer=issuer,
+        action=lifetime_action,
+        days_before_expiry=3 if lifetime_action else None,
+        expires_in=expires_on - STARTED if expires_on is not None else None,
+        now=STARTED,
+        with_vault_id=with_vault_id,
     )
 
 
