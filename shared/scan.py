@@ -248,8 +248,14 @@ def run_scan(
 
     previous: ScanResult | None = None
     if store is not None:
+        if notify:
+            # Only the digest needs the previous scan (to mark findings NEW); a failure to read it costs the
+            # markers, not the save.
+            try:
+                previous = store.latest()
+            except StoreError as exc:
+                log.warning("Could not read the previous scan; no finding is marked new: %s", exc)
         try:
-            previous = store.latest()
             store.save(result)
             outcome.stored = True
         except StoreError as exc:
