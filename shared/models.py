@@ -16,7 +16,11 @@ from typing import Any
 
 RULE_AUTORENEW = "KeyVault-006"
 RULE_EXPIRY = "CertificateExpiry"
-RULE_IDS: tuple[str, ...] = (RULE_AUTORENEW, RULE_EXPIRY)
+RULE_BINDING = "CertificateBinding"
+# The rules judged per certificate (a vault or subscription that cannot be listed gets one finding each).
+CERTIFICATE_RULE_IDS: tuple[str, ...] = (RULE_AUTORENEW, RULE_EXPIRY)
+# Every rule, in the order reports list them; CertificateBinding is judged per service reference (SPEC §2).
+RULE_IDS: tuple[str, ...] = (RULE_AUTORENEW, RULE_EXPIRY, RULE_BINDING)
 
 
 class Status(StrEnum):
@@ -152,11 +156,30 @@ class LifetimeAction:
 
 
 @dataclass(frozen=True, slots=True)
+class PendingOperation:
+    """A certificate's pending operation (``GET {vault}/certificates/{name}/pending``), read only when its
+    renewal looks stuck. ``exists`` False is the service's 404 (``PendingCertificateNotFound``): no renewal
+    was even attempted. ``error`` set means the operation itself could not be read."""
+
+    exists: bool
+    status: str | None = None
+    status_details: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    read_error: ReadError | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.exists and ((self.status or "").lower() == "failed" or bool(self.error_code or self.error_message))
+
+
+@dataclass(frozen=True, slots=True)
 class Certificate:
     """A certificate as the rules see it: list properties plus its issuance policy.
 
-    ``error`` set means the certificate (or its policy) could not be read; the other fields then hold
-    whatever the list call gave, which is still useful in the finding.
+    ``error`` set means the certificate's own list entry (or its vault) could not be read: nothing about it
+    is known. ``policy_error`` set means only its issuance policy could not be read: the list still gave its
+    expiry, so the expiry rule can judge it while KeyVault-006 cannot (SPEC §2).
     """
 
     vault: Vault
@@ -170,6 +193,14 @@ class Certificate:
     lifetime_actions: tuple[LifetimeAction, ...] = ()
     validity_months: int | None = None
     error: ReadError | None = None
+    policy_error: ReadError | None = None
+    # From the list item: the current version's SHA-1 thumbprint (base64url) and when it was created.
+    x5t: str | None = None
+    created_on: datetime | None = None
+    updated_on: datetime | None = None
+    # Read only when renewal looks stuck (SPEC §2, CertificateExpiry).
+    pending: PendingOperation | None = None
+    newest_version_disabled: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,18 +224,26 @@ class Finding:
     # Extra fields (SPEC §3 welcomes them): where to click, and what the service said.
     vault_id: str | None = None
     error_code: str | None = None
+    # CertificateBinding (SPEC §2): the service that serves the certificate, and which version it serves.
+    resource_id: str | None = None
+    resource_type: str | None = None
+    binding: str | None = None
+    bound_version: str | None = None
+    current_version: str | None = None
 
     @property
     def key(self) -> str:
-        """Identity of this finding across scans: the same certificate under the same rule."""
-        return "|".join(
-            (
-                self.rule_id,
-                (self.subscription_id or "").lower(),
-                (self.vault_name or "").lower(),
-                (self.certificate_name or "").lower(),
-            )
-        )
+        """Identity of this finding across scans: the same certificate under the same rule (and, for
+        CertificateBinding, the same reference inside the same service)."""
+        parts = [
+            self.rule_id,
+            (self.subscription_id or "").lower(),
+            (self.vault_name or "").lower(),
+            (self.certificate_name or "").lower(),
+        ]
+        if self.resource_id or self.binding or self.resource_type:
+            parts += [(self.resource_id or self.resource_type or "").lower(), (self.binding or "").lower()]
+        return "|".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
         # Field by field rather than dataclasses.asdict: asdict deep-copies every value, and at 100,000

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from shared.models import (
+    CERTIFICATE_RULE_IDS,
     RULE_AUTORENEW,
     RULE_EXPIRY,
-    RULE_IDS,
     Certificate,
     Finding,
     LifetimeAction,
@@ -294,7 +294,7 @@ def _not_assessed_place(subscription_id: str, vault: Vault | None, reason: str, 
             vault_id=vault.resource_id if vault else None,
             error_code=error.code,
         )
-        for rule_id in RULE_IDS
+        for rule_id in CERTIFICATE_RULE_IDS
     ]
 
 

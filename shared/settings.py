@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 WebhookKind = Literal["auto", "teams", "slack", "generic"]
@@ -42,7 +42,25 @@ SETTING_NAMES: tuple[str, ...] = (
     "SCAN_VAULT_CONCURRENCY",
     "SCAN_REQUESTS_PER_VAULT",
     "PORTAL_URL",
+    "MAX_AUTO_REMEDIATIONS",
+    "ALERT_ROUTES",
+    "ALERT_ROUTE_TAG",
+    "ALERT_REMIND_DAYS",
+    "ALERT_MAX_ITEMS",
+    "REPORT_URL",
 )
+# The settings only the alerts need: in the Functions app a bad one stops the alerts, not the scan or the API.
+ALERT_SETTING_NAMES: tuple[str, ...] = (
+    "ALERT_WEBHOOK_URL",
+    "ALERT_WEBHOOK_KIND",
+    "ALERT_ROUTES",
+    "ALERT_ROUTE_TAG",
+    "ALERT_REMIND_DAYS",
+    "ALERT_MAX_ITEMS",
+    "REPORT_URL",
+)
+KEYVAULT_REFERENCE_PREFIX = "@microsoft.keyvault("
+_ROUTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
@@ -55,6 +73,28 @@ class SettingsError(ValueError):
     def __init__(self, name: str, problem: str) -> None:
         super().__init__(f"Setting {name}: {problem}")
         self.name = name
+
+
+@dataclass(frozen=True)
+class AlertRoute:
+    """One named webhook of ``ALERT_ROUTES``. The URL is a secret: it never shows in a ``repr``."""
+
+    name: str
+    url: str = field(repr=False)
+
+
+def shown_url(value: str) -> str:
+    """What an error message may show of a URL: its scheme and host, never a path, query or fragment
+    (a SAS signature, a function key or a webhook token lives there)."""
+    parts = urlsplit(value.strip())
+    if parts.scheme and parts.hostname:
+        return f"{parts.scheme}://{parts.hostname}"
+    return "(not a URL; the value is not shown)"
+
+
+def is_keyvault_reference(value: str | None) -> bool:
+    """An app setting still reading ``@Microsoft.KeyVault(...)``: the platform could not resolve it."""
+    return bool(value) and value.strip().lower().startswith(KEYVAULT_REFERENCE_PREFIX)  # type: ignore[union-attr]
 
 
 @dataclass(frozen=True)
@@ -76,6 +116,20 @@ class Settings:
     vault_concurrency: int = 16
     requests_per_vault: int = 4
     portal_url: str = "https://portal.azure.com"
+    max_auto_remediations: int = 25
+    alert_routes: tuple[AlertRoute, ...] = ()
+    alert_route_tag: str = "alert-route"
+    alert_remind_days: int = 7
+    alert_max_items: int = 50
+    report_url: str | None = field(default=None, repr=False)
+    # Why the alerts are off although a webhook is configured: an unresolved Key Vault reference (always),
+    # or, when read with ``strict_alerts=False`` (the Functions app), any bad alert setting.
+    alert_setting_error: str | None = None
+
+    @property
+    def alerts_configured(self) -> bool:
+        """A webhook is set (central or routed), whether or not it is usable."""
+        return bool(self.alert_webhook_url or self.alert_routes or self.alert_setting_error)
 
     @property
     def arm_scope(self) -> str:
@@ -87,7 +141,11 @@ class Settings:
         return bool(self.storage_connection or self.table_endpoint)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, strict_alerts: bool = True) -> Settings:
+        """Read and check every setting. ``strict_alerts=False`` (the Functions app) keeps a bad alert
+        setting from failing everything else: it is kept in ``alert_setting_error`` and the alerts are
+        off. An unresolved Key Vault reference for a webhook is the platform's state, not a typo, so it
+        never raises, strict or not."""
         env = os.environ if environ is None else environ
 
         def get(name: str) -> str | None:
@@ -113,8 +171,7 @@ class Settings:
             storage_connection=connection,
             storage_connection_setting=connection_setting,
             table_endpoint=_optional_url("FINDINGS_TABLE_ENDPOINT", get("FINDINGS_TABLE_ENDPOINT")),
-            alert_webhook_url=_webhook_url(get("ALERT_WEBHOOK_URL")),
-            alert_webhook_kind=_choice("ALERT_WEBHOOK_KIND", get("ALERT_WEBHOOK_KIND") or "auto"),
+            **_alert_settings(get, strict=strict_alerts),
             expiry_warning_days=_integer("EXPIRY_WARNING_DAYS", get("EXPIRY_WARNING_DAYS"), 30, 0, 3650),
             exempt_tags=_exempt_tags(get("EXEMPT_TAGS") if "EXEMPT_TAGS" in env else DEFAULT_EXEMPT_TAGS),
             scan_schedule=_ncrontab(get("SCAN_SCHEDULE") or DEFAULT_SCAN_SCHEDULE),
@@ -124,7 +181,34 @@ class Settings:
             vault_concurrency=_integer("SCAN_VAULT_CONCURRENCY", get("SCAN_VAULT_CONCURRENCY"), 16, 1, 256),
             requests_per_vault=_integer("SCAN_REQUESTS_PER_VAULT", get("SCAN_REQUESTS_PER_VAULT"), 4, 1, 64),
             portal_url=_https_url("PORTAL_URL", get("PORTAL_URL") or "https://portal.azure.com"),
+            max_auto_remediations=_integer("MAX_AUTO_REMEDIATIONS", get("MAX_AUTO_REMEDIATIONS"), 25, 0, 10000),
         )
+
+
+def _alert_settings(get: Callable[[str], str | None], *, strict: bool) -> dict[str, Any]:
+    """The alert settings, or none of them with the reason in ``alert_setting_error``."""
+    unresolved = [name for name in ("ALERT_WEBHOOK_URL", "ALERT_ROUTES") if is_keyvault_reference(get(name))]
+    try:
+        values: dict[str, Any] = {
+            "alert_webhook_url": None if "ALERT_WEBHOOK_URL" in unresolved else _webhook_url(get("ALERT_WEBHOOK_URL")),
+            "alert_webhook_kind": _choice("ALERT_WEBHOOK_KIND", get("ALERT_WEBHOOK_KIND") or "auto"),
+            "alert_routes": () if "ALERT_ROUTES" in unresolved else _alert_routes(get("ALERT_ROUTES")),
+            "alert_route_tag": _tag_name("ALERT_ROUTE_TAG", get("ALERT_ROUTE_TAG") or "alert-route"),
+            "alert_remind_days": _integer("ALERT_REMIND_DAYS", get("ALERT_REMIND_DAYS"), 7, 0, 365),
+            "alert_max_items": _integer("ALERT_MAX_ITEMS", get("ALERT_MAX_ITEMS"), 50, 1, 1000),
+            "report_url": _optional_url("REPORT_URL", get("REPORT_URL")),
+        }
+    except SettingsError as exc:
+        if strict:
+            raise
+        return {"alert_setting_error": f"{exc} The alerts are off until it is fixed."}
+    if unresolved:
+        values["alert_setting_error"] = (
+            f"Setting {' and '.join(unresolved)}: the Key Vault reference (@Microsoft.KeyVault(...)) did not "
+            "resolve, so the alerts are off. Check that the app's identity can read the secret (Key Vault "
+            "Secrets User on its vault) and that the secret exists; the scan and the HTTP API are unaffected."
+        )
+    return values
 
 
 def _subscription_ids(value: str | None) -> tuple[str, ...]:
@@ -146,7 +230,8 @@ def parse_subscription_id(value: str, name: str = "--subscription") -> str:
 def _https_url(name: str, value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme != "https" or not parts.netloc:
-        raise SettingsError(name, f"must be an https:// URL, got {value!r}")
+        # Only scheme and host: a URL's path or query may carry a SAS signature or a key.
+        raise SettingsError(name, f"must be an https:// URL, got {shown_url(value)}")
     return value.rstrip("/")
 
 
@@ -154,13 +239,44 @@ def _optional_url(name: str, value: str | None) -> str | None:
     return _https_url(name, value) if value else None
 
 
-def _webhook_url(value: str | None) -> str | None:
+def _webhook_url(value: str | None, name: str = "ALERT_WEBHOOK_URL") -> str | None:
     if not value:
         return None
     parts = urlsplit(value)
-    if parts.scheme not in ("https", "http") or not parts.netloc:
-        # The value is a secret: say what is wrong with it without showing it.
-        raise SettingsError("ALERT_WEBHOOK_URL", "must be an https:// URL (the value is not shown: it is a secret)")
+    if parts.scheme != "https" or not parts.hostname:
+        # The value is a secret: say what is wrong with it without showing more than scheme and host.
+        shown = f"got {shown_url(value)}; " if parts.scheme in ("http", "https") and parts.hostname else ""
+        raise SettingsError(
+            name, f"must be an https:// URL ({shown}the rest of the value is not shown: it is a secret)"
+        )
+    return value
+
+
+def _alert_routes(value: str | None) -> tuple[AlertRoute, ...]:
+    """``name=URL`` pairs separated by ``;`` (URLs may hold commas and ``=``, never ``;`` unescaped)."""
+    if not value:
+        return ()
+    routes: dict[str, AlertRoute] = {}
+    for number, part in enumerate(filter(None, (p.strip() for p in value.split(";"))), start=1):
+        name, sep, url = part.partition("=")
+        name = name.strip()
+        if not sep or not _ROUTE_NAME.match(name):
+            raise SettingsError(
+                "ALERT_ROUTES",
+                f"entry {number} is not name=https://... (a name of letters, digits, '.', '_' or '-'); "
+                "the value is not shown: it is a secret",
+            )
+        if name.lower() in routes:
+            raise SettingsError("ALERT_ROUTES", f"the route {name!r} is defined twice")
+        routes[name.lower()] = AlertRoute(name=name, url=_webhook_url(url.strip(), f"ALERT_ROUTES ({name})") or "")
+        if not routes[name.lower()].url:
+            raise SettingsError("ALERT_ROUTES", f"the route {name!r} has no URL")
+    return tuple(routes.values())
+
+
+def _tag_name(name: str, value: str) -> str:
+    if len(value) > 512 or any(ch in value for ch in "<>%&\\?/") or not value.isprintable():
+        raise SettingsError(name, f"must be an Azure tag name (up to 512 characters, none of <>%&\\?/), got {value!r}")
     return value
 
 

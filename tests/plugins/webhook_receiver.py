@@ -1,4 +1,4 @@
-"""A local webhook receiver: plain HTTP on 127.0.0.1, a programmable script of replies, a record of requests.
+"""A local webhook receiver: HTTPS on 127.0.0.1 (webhooks must be https; the fake Azure's test CA signs it), a programmable script of replies, a record of requests.
 
     def test_retry(webhook_receiver):
         webhook_receiver.reply(Reply(429, headers={"Retry-After": "3"}), Reply(200, "ok"))
@@ -22,6 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+
+from tests.fakeazure.server import shared_tls
 
 # The path looks like a Slack webhook's: it is the "secret" the tests make sure is never logged.
 SECRET_PATH = "/services/T0SECRET/B0SECRET/xoxSecretToken0123456789"
@@ -56,6 +58,10 @@ class WebhookReceiver:
         self._closing = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
+        # The handshake runs in the handler's thread (not in accept), so one slow client stalls nobody.
+        self._server.socket = shared_tls().context.wrap_socket(
+            self._server.socket, server_side=True, do_handshake_on_connect=False
+        )
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="webhook-receiver", daemon=True
         )
@@ -67,7 +73,7 @@ class WebhookReceiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}{SECRET_PATH}"
+        return f"https://127.0.0.1:{self.port}{SECRET_PATH}"
 
     @property
     def bodies(self) -> list[Any]:
@@ -122,7 +128,9 @@ class WebhookReceiver:
 
 
 @pytest.fixture
-def webhook_receiver() -> Iterator[WebhookReceiver]:
+def webhook_receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[WebhookReceiver]:
+    """Started, with ``REQUESTS_CA_BUNDLE`` trusting its CA (the same CA as the fake Azure's)."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(shared_tls().ca_path))
     receiver = WebhookReceiver()
     try:
         yield receiver
