@@ -1,4 +1,4 @@
-"""A local webhook receiver: HTTPS on 127.0.0.1 (webhooks must be https; the fake Azure's test CA signs it), a programmable script of replies, a record of requests.
+"""A local webhook receiver: HTTPS on 127.0.0.1 (the fake Azure's test CA signs it), a script of replies, a log.
 
     def test_retry(webhook_receiver):
         webhook_receiver.reply(Reply(429, headers={"Retry-After": "3"}), Reply(200, "ok"))
