@@ -11,9 +11,9 @@ param environmentName string
 @minLength(1)
 @description('Region of every resource; it must offer Flex Consumption (az functionapp list-flexconsumption-locations).')
 // The regions that offer Flex Consumption, as listed by Microsoft's own azd template for it
-// (Azure-Samples/functions-quickstart-python-http-azd, infra/main.bicep), less its canary region eastus2euap,
-// which ordinary subscriptions cannot use. Microsoft adds regions over time: when
-// `az functionapp list-flexconsumption-locations` names one that is missing here, add it (docs/DEPLOY.md).
+// (Azure-Samples/functions-quickstart-python-http-azd, infra/main.bicep, the same at commits fe29236 and 0bb0f10),
+// less its canary region eastus2euap, which ordinary subscriptions cannot use. Microsoft adds regions over
+// time: when `az functionapp list-flexconsumption-locations` names one missing here, add it (docs/DEPLOY.md).
 @allowed([
   'australiaeast'
   'australiasoutheast'
