@@ -10,6 +10,43 @@ param environmentName string
 
 @minLength(1)
 @description('Region of every resource; it must offer Flex Consumption (az functionapp list-flexconsumption-locations).')
+// The regions that offer Flex Consumption, as listed by Microsoft's own azd template for it
+// (Azure-Samples/functions-quickstart-python-http-azd, infra/main.bicep, the same at commits fe29236 and 0bb0f10),
+// less its canary region eastus2euap, which ordinary subscriptions cannot use. Microsoft adds regions over
+// time: when `az functionapp list-flexconsumption-locations` names one missing here, add it (docs/DEPLOY.md).
+@allowed([
+  'australiaeast'
+  'australiasoutheast'
+  'brazilsouth'
+  'canadacentral'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'francecentral'
+  'germanywestcentral'
+  'italynorth'
+  'japaneast'
+  'koreacentral'
+  'northcentralus'
+  'northeurope'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'southindia'
+  'spaincentral'
+  'swedencentral'
+  'uaenorth'
+  'uksouth'
+  'ukwest'
+  'westcentralus'
+  'westeurope'
+  'westus'
+  'westus2'
+  'westus3'
+])
 @metadata({
   azd: {
     type: 'location'
@@ -69,6 +106,33 @@ param scanVaultConcurrency int = 16
 @maxValue(64)
 @description('SCAN_REQUESTS_PER_VAULT: requests in flight per vault.')
 param scanRequestsPerVault int = 4
+
+@minValue(0)
+@maxValue(10000)
+@description('MAX_AUTO_REMEDIATIONS: at most this many certificates changed by one timer run; the rest are listed as not attempted.')
+param maxAutoRemediations int = 25
+
+@secure()
+@description('ALERT_ROUTES: more webhooks by name, name=URL pairs separated by ";", stored in Key Vault; empty: only ALERT_WEBHOOK_URL.')
+param alertRoutes string = ''
+
+@minLength(1)
+@maxLength(512)
+@description('ALERT_ROUTE_TAG: the tag (on a certificate, else its vault) whose value names the route of its problems.')
+param alertRouteTag string = 'alert-route'
+
+@minValue(0)
+@maxValue(365)
+@description('ALERT_REMIND_DAYS: an unchanged problem is posted again only after this many days (0: every scan).')
+param alertRemindDays int = 7
+
+@minValue(1)
+@maxValue(1000)
+@description('ALERT_MAX_ITEMS: problems listed per webhook per digest; the rest are counted with a link to the report.')
+param alertMaxItems int = 50
+
+@description('REPORT_URL: where the "open the report" button of each digest points (https, behind sign-in, never with ?code=); empty: no button.')
+param reportUrl string = ''
 
 // ---- Scope of the scan ----
 
@@ -156,6 +220,11 @@ module keyVault 'app/keyvault.bicep' = {
     location: location
     tags: tags
     alertWebhookUrl: alertWebhookUrl
+    alertRoutes: alertRoutes
+    // Whether each secret is stored, passed apart from the values, so that no output of the module is
+    // computed from a secure parameter (outputs are kept in the deployment history, readable by Readers).
+    storeAlertWebhookUrl: !empty(alertWebhookUrl)
+    storeAlertRoutes: !empty(alertRoutes)
   }
 }
 
@@ -204,10 +273,12 @@ module api 'app/api.bicep' = {
     identityClientId: identity.outputs.clientId
     storageAccountName: storage.outputs.name
     storageBlobEndpoint: storage.outputs.blobEndpoint
+    storageQueueEndpoint: storage.outputs.queueEndpoint
     storageTableEndpoint: storage.outputs.tableEndpoint
     deploymentContainerName: deploymentContainerName
     applicationInsightsConnectionString: monitoring.outputs.connectionString
-    alertWebhookSecretUri: keyVault.outputs.webhookSecretUri
+    alertWebhookReferenceUri: keyVault.outputs.alertWebhookReferenceUri
+    alertRoutesReferenceUri: keyVault.outputs.alertRoutesReferenceUri
     subscriptionIds: subscriptionIds
     armEndpoint: armEndpoint
     alertWebhookKind: alertWebhookKind
@@ -219,6 +290,11 @@ module api 'app/api.bicep' = {
     autoRemediate: autoRemediate
     scanVaultConcurrency: scanVaultConcurrency
     scanRequestsPerVault: scanRequestsPerVault
+    maxAutoRemediations: maxAutoRemediations
+    alertRouteTag: alertRouteTag
+    alertRemindDays: alertRemindDays
+    alertMaxItems: alertMaxItems
+    reportUrl: reportUrl
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
   }

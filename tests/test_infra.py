@@ -1,5 +1,8 @@
 """The deployment in infra/: every template parses, the Function App gets exactly the settings the app reads,
-every role is the one it claims to be and no more than the scan needs, and checkov finds nothing unexplained.
+secrets reach it only through Key Vault and never through an output, it deploys only where Flex Consumption
+exists and talks to storage in the cloud it is deployed to, every role is the one it claims to be and no more
+than the scan needs, checkov finds nothing unexplained, and `pip install .` (azd's restore) builds the package
+with exactly the runtime dependencies of requirements.txt.
 
 No Bicep CLI can run here, so the templates are read with pycep-parser (the parser checkov uses too).
 """
@@ -8,12 +11,18 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from pycep import BicepParser
 
 from shared.settings import SETTING_NAMES, Settings
@@ -33,6 +42,9 @@ NOT_SET_IN_AZURE = {
 # Settings for the Functions host, the Application Insights agent and azure-identity, not read by shared/settings.py.
 PLATFORM_SETTINGS = {
     "AzureWebJobsStorage__accountName",
+    "AzureWebJobsStorage__blobServiceUri",
+    "AzureWebJobsStorage__queueServiceUri",
+    "AzureWebJobsStorage__tableServiceUri",
     "AzureWebJobsStorage__credential",
     "AzureWebJobsStorage__clientId",
     "AZURE_CLIENT_ID",
@@ -54,6 +66,18 @@ PARAMETER_OF_SETTING = {
     "AUTO_REMEDIATE": "autoRemediate",
     "SCAN_VAULT_CONCURRENCY": "scanVaultConcurrency",
     "SCAN_REQUESTS_PER_VAULT": "scanRequestsPerVault",
+    "MAX_AUTO_REMEDIATIONS": "maxAutoRemediations",
+    "ALERT_ROUTES": "alertRoutes",
+    "ALERT_ROUTE_TAG": "alertRouteTag",
+    "ALERT_REMIND_DAYS": "alertRemindDays",
+    "ALERT_MAX_ITEMS": "alertMaxItems",
+    "REPORT_URL": "reportUrl",
+}
+# Secret settings: a @secure() parameter of main.bicep, stored in the app's Key Vault (entry, keyvault.bicep
+# output) and set on the app as a Key Vault reference.
+SECRET_SETTINGS = {
+    "ALERT_WEBHOOK_URL": ("alertWebhookUrl", "alertWebhookReferenceUri"),
+    "ALERT_ROUTES": ("alertRoutes", "alertRoutesReferenceUri"),
 }
 
 # Built-in role definition ids (the same in every tenant and cloud) that the templates may use.
@@ -151,12 +175,33 @@ def test_no_setting_holds_a_shared_key() -> None:
     assert "Authorization=AAD" in settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"]
 
 
-def test_webhook_url_is_a_key_vault_reference_resolved_with_the_user_assigned_identity() -> None:
-    value = app_settings()["ALERT_WEBHOOK_URL"]["operator"]
+@pytest.mark.parametrize("setting", sorted(SECRET_SETTINGS))
+def test_a_secret_setting_is_a_key_vault_reference_resolved_with_the_user_assigned_identity(setting: str) -> None:
+    value = app_settings()[setting]["operator"]
     assert value["type"] == "conditional"
-    assert value["operands"]["true_value"] == "", "without a webhook the setting must stay empty"
+    assert value["operands"]["true_value"] == "", f"without a value {setting} must stay empty"
     assert value["operands"]["false_value"].startswith("@Microsoft.KeyVault(SecretUri=")
     assert function_app()["properties"]["keyVaultReferenceIdentity"] == "identityId"
+
+
+@pytest.mark.parametrize("setting", sorted(SECRET_SETTINGS))
+def test_a_secret_setting_goes_from_a_secure_parameter_through_the_vault(setting: str) -> None:
+    parameter, reference = SECRET_SETTINGS[setting]
+    main = template("main.bicep")
+    assert {"type": "secure"} in main["parameters"][parameter]["decorators"], f"{parameter} must be @secure()"
+    vault_module = unwrap(main["modules"]["keyVault"])["params"]
+    assert vault_module[parameter] == parameter
+    keyvault = template("app/keyvault.bicep")
+    assert {"type": "secure"} in keyvault["parameters"][parameter]["decorators"]
+    # The vault entry is written only when a value is given, and its URI is the keyvault module's output ...
+    [entry] = [m for m in keyvault["modules"].values() if m["config"]["config"]["params"]["value"] == parameter]
+    flag = entry["config"]["condition"]
+    assert json.dumps(vault_module[flag]).count(f'"item_to_test": "{parameter}"') == 1, f"{flag} is !empty({parameter})"
+    assert flag in json.dumps(keyvault["outputs"][reference]["value"]), f"{reference} must be empty without {flag}"
+    # ... which main.bicep hands to the app, never the value itself.
+    api_params = unwrap(main["modules"]["api"])["params"]
+    assert any(reference in json.dumps(value) for value in api_params.values())
+    assert parameter not in api_params
 
 
 def test_every_setting_parameter_defaults_to_what_the_app_assumes_when_unset() -> None:
@@ -180,8 +225,8 @@ def test_settings_are_wired_from_main_through_api_to_the_app_setting() -> None:
     api_module = unwrap(template("main.bicep")["modules"]["api"])
     settings = app_settings()
     for setting, parameter in PARAMETER_OF_SETTING.items():
-        if setting == "ALERT_WEBHOOK_URL":  # goes through Key Vault: main -> keyvault -> secret URI -> api
-            assert unwrap(template("main.bicep")["modules"]["keyVault"])["params"]["alertWebhookUrl"] == parameter
+        if setting in SECRET_SETTINGS:  # goes through Key Vault: main -> keyvault -> reference URI -> api
+            assert unwrap(template("main.bicep")["modules"]["keyVault"])["params"][parameter] == parameter
             continue
         assert api_module["params"][parameter] == parameter, f"main.bicep passes something else as {parameter}"
         assert parameter in json.dumps(settings[setting]), f"{setting} is not set from the {parameter} parameter"
@@ -319,6 +364,240 @@ def test_azure_yaml_declares_the_python_function_service() -> None:
     assert "  api:" in block
     for entry in ("project: .", "language: python", "host: function"):
         assert f"    {entry}" in block, f"azure.yaml: service api needs {entry}"
+
+
+# Regions with Flex Consumption in Microsoft's own azd template for it (Azure-Samples/
+# functions-quickstart-python-http-azd, infra/main.bicep), less its canary region eastus2euap.
+FLEX_CONSUMPTION_REGIONS = {
+    "australiaeast", "australiasoutheast", "brazilsouth", "canadacentral", "centralindia", "centralus",
+    "eastasia", "eastus", "eastus2", "francecentral", "germanywestcentral", "italynorth", "japaneast",
+    "koreacentral", "northcentralus", "northeurope", "norwayeast", "southafricanorth", "southcentralus",
+    "southeastasia", "southindia", "spaincentral", "swedencentral", "uaenorth", "uksouth", "ukwest",
+    "westcentralus", "westeurope", "westus", "westus2", "westus3",
+}  # fmt: skip
+
+
+def allowed_locations() -> list[str]:
+    decorators = template("main.bicep")["parameters"]["location"]["decorators"]
+    [allowed] = [d["argument"] for d in decorators if d["type"] == "allowed"] or [[]]
+    return list(allowed)
+
+
+def test_location_offers_only_flex_consumption_regions() -> None:
+    allowed = allowed_locations()
+    assert allowed, "main.bicep: location needs @allowed([...]) with the Flex Consumption regions"
+    assert len(allowed) == len(set(allowed))
+    assert set(allowed) == FLEX_CONSUMPTION_REGIONS, (
+        f"differs from the cited list: {set(allowed) ^ FLEX_CONSUMPTION_REGIONS}"
+    )
+    assert "functions-quickstart-python-http-azd" in (INFRA / "main.bicep").read_text(), "cite where the list is from"
+    # azd still offers the list as its region picker.
+    assert {"type": "metadata", "argument": {"azd": {"type": "location"}}} in template("main.bicep")["parameters"][
+        "location"
+    ]["decorators"]
+
+
+def test_every_region_the_docs_deploy_to_is_allowed() -> None:
+    """A reader who copies a command from the docs must not hit the @allowed list."""
+    pattern = re.compile(r"(?:--location\s+|\blocation=)([a-z0-9]+)\b")
+    found = []
+    for doc in (ROOT / "README.md", ROOT / "docs" / "DEPLOY.md"):
+        for region in pattern.findall(doc.read_text()):
+            found.append(region)
+            assert region in allowed_locations(), f"{doc.name} deploys to {region}, which main.bicep does not allow"
+    assert found, "the docs show no deployment command with a region"
+
+
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+INTERPOLATION = re.compile(r"\$\{(.*?)\}")
+
+
+def leaves(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from leaves(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from leaves(item)
+    elif isinstance(value, str):
+        yield value
+
+
+def names_used(value: Any) -> set[str]:
+    """Every name an expression may refer to. pycep gives a reference and a string literal alike as a plain
+    string, so this over-approximates, which is the safe side for a secrets check."""
+    names: set[str] = set()
+    for leaf in leaves(value):
+        names.add(leaf)
+        for expression in INTERPOLATION.findall(leaf):
+            names.update(IDENTIFIER.findall(expression))
+    return names
+
+
+def functions_used(value: Any) -> set[str]:
+    found: set[str] = set()
+    if isinstance(value, dict):
+        if isinstance(value.get("function"), dict):
+            found.add(str(value["function"].get("type", "")))
+        for item in value.values():
+            found |= functions_used(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= functions_used(item)
+    return found | {f for leaf in leaves(value) for f in re.findall(r"\b(list\w*)\(", leaf)}
+
+
+def secret_names(parsed: dict[str, Any]) -> set[str]:
+    """The @secure() parameters and every variable computed from one."""
+    tainted = {
+        name
+        for name, parameter in (parsed.get("parameters") or {}).items()
+        if {"type": "secure"} in parameter["decorators"]
+    }
+    variables_ = {name: var["value"] for name, var in (parsed.get("variables") or {}).items()}
+    changed = True
+    while changed:
+        changed = False
+        for name, value in variables_.items():
+            if name not in tainted and names_used(value) & tainted:
+                tainted.add(name)
+                changed = True
+    return tainted
+
+
+@pytest.mark.parametrize("path", BICEP_FILES, ids=lambda p: str(p.relative_to(INFRA)))
+def test_no_output_holds_a_secure_value(path: Path) -> None:
+    """Outputs stay in the deployment history, which anyone with Reader can read (the rule of the Bicep
+    linter, outputs-should-not-contain-secrets: no secure parameter, no list*() call, no 'password' name)."""
+    parsed = parse(path)
+    secrets = secret_names(parsed)
+    for name, output in (parsed.get("outputs") or {}).items():
+        leaked = names_used(output["value"]) & secrets
+        assert not leaked, f"{path.name}: output {name} is computed from the secure value(s) {sorted(leaked)}"
+        listing = {f for f in functions_used(output["value"]) if f.lower().startswith("list")}
+        assert not listing, f"{path.name}: output {name} calls {sorted(listing)}"
+        assert "password" not in name.lower(), f"{path.name}: output {name} is named like a secret"
+
+
+@pytest.mark.parametrize("path", BICEP_FILES, ids=lambda p: str(p.relative_to(INFRA)))
+def test_every_parameter_named_like_a_secret_is_secure(path: Path) -> None:
+    """The Bicep linter's secure-secrets-in-params: a name with password, pwd, secret or accountkey must be
+    @secure(), so such names are kept for values that are secrets."""
+    for name, parameter in (parse(path).get("parameters") or {}).items():
+        if re.search(r"password|pwd|secret|accountkey|acctkey", name, flags=re.IGNORECASE):
+            assert {"type": "secure"} in parameter["decorators"], (
+                f"{path.name}: {name} looks secret but is not @secure()"
+            )
+
+
+def test_secure_values_reach_the_app_only_through_key_vault() -> None:
+    main = template("main.bicep")
+    secrets = secret_names(main)
+    assert secrets >= {"alertWebhookUrl", "alertRoutes"}
+    for name, module in main["modules"].items():
+        params = unwrap(module)["params"]
+        for param, value in params.items():
+            used = names_used(value) & secrets
+            if not used:
+                continue
+            # Only the vault gets a value, and only as a secure parameter of its own ...
+            assert name == "keyVault", f"main.bicep passes {sorted(used)} to the module {name}"
+            if isinstance(value, str):
+                assert {"type": "secure"} in template("app/keyvault.bicep")["parameters"][param]["decorators"], (
+                    f"keyvault.bicep takes {value} as {param}, which is not @secure()"
+                )
+            else:  # ... or whether one was given: !empty(value)
+                assert value["operator"]["type"] == "not", f"keyVault.{param} is computed from {sorted(used)}"
+                assert function_name(value["operator"]["operands"]["bool_value"]) == "empty", param
+
+
+STORAGE_SERVICES = ("blob", "queue", "table")
+
+
+def test_storage_endpoints_follow_the_cloud_the_app_is_deployed_to() -> None:
+    """Sovereign clouds have other storage suffixes: endpoints come from environment().suffixes.storage, and
+    the Functions host gets them as service URIs (the account name alone means core.windows.net)."""
+    outputs = template("app/storage.bicep")["outputs"]
+    for service in STORAGE_SERVICES:
+        value = outputs[f"{service}Endpoint"]["value"]
+        assert value == f"https://${{storage.name}}.{service}.${{environment().suffixes.storage}}/", value
+    settings = app_settings()
+    api_module = unwrap(template("main.bicep")["modules"]["api"])["params"]
+    for service, parameter in (
+        ("blob", "storageBlobEndpoint"),
+        ("queue", "storageQueueEndpoint"),
+        ("table", "storageTableEndpoint"),
+    ):
+        assert settings[f"AzureWebJobsStorage__{service}ServiceUri"] == parameter
+        assert json.dumps(api_module[parameter]).count(f"{service}Endpoint") == 1
+    assert settings["FINDINGS_TABLE_ENDPOINT"] == "storageTableEndpoint"
+    deployment = function_app()["properties"]["functionAppConfig"]["deployment"]["storage"]
+    assert deployment["value"].startswith("${storageBlobEndpoint}")
+
+
+def test_no_template_names_a_cloud_specific_host() -> None:
+    hosts = re.compile(
+        r"core\.windows\.net|core\.usgovcloudapi\.net|core\.chinacloudapi\.cn|vault\.azure\.net|"
+        r"management\.azure\.com|portal\.azure\.com|azurewebsites\.net",
+        flags=re.IGNORECASE,
+    )
+    for path in BICEP_FILES:
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            code = line.split("//", 1)[0]
+            assert not hosts.search(code), (
+                f"{path.relative_to(INFRA)}:{number} names a host of one cloud: {line.strip()}"
+            )
+
+
+def requirement_set(lines: list[str]) -> dict[str, str]:
+    requirements = [Requirement(line) for line in lines]
+    return {canonicalize_name(r.name): str(r.specifier) for r in requirements}
+
+
+def requirements_txt() -> dict[str, str]:
+    lines = [line.split("#", 1)[0].strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
+    return requirement_set([line for line in lines if line])
+
+
+# Local state beside the project files (virtual environments, caches, build output), never part of what azd packs.
+NOT_IN_THE_PROJECT = (
+    ".git", ".venv", ".venv-*", "node_modules", "__pycache__", "*.pyc", ".*_cache", "artifacts", ".demo",
+    ".azure", "build", "dist", "*.egg-info",
+)  # fmt: skip
+
+
+def test_pip_install_dot_builds_the_package_with_the_runtime_dependencies(tmp_path: Path) -> None:
+    """azd restores a Python service with `pip install .`: pyproject.toml must build, ship every module and
+    data file of shared/, and require exactly what requirements.txt (the file the remote build installs) does.
+    Built from a copy of the project root as azd sees it (tests/ and bench/ beside shared/ would stop
+    setuptools' automatic discovery), so no build/ or egg-info is left in the work tree."""
+    source = tmp_path / "src"
+    shutil.copytree(ROOT, source, symlinks=True, ignore=shutil.ignore_patterns(*NOT_IN_THE_PROJECT))
+    completed = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(tmp_path / "dist"), "."],
+        cwd=source,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    [wheel] = (tmp_path / "dist").glob("autorenew_guard-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        [metadata] = [n for n in names if n.endswith(".dist-info/METADATA")]
+        requires = [
+            line.removeprefix("Requires-Dist:").strip()
+            for line in archive.read(metadata).decode().splitlines()
+            if line.startswith("Requires-Dist:")
+        ]
+    shipped = {path.relative_to(source).as_posix() for path in (source / "shared").rglob("*") if path.is_file()}
+    assert shipped, "shared/ is empty"
+    assert not shipped - names, f"the package leaves out {sorted(shipped - names)}"
+    assert requirement_set(requires) == requirements_txt(), (
+        "pyproject.toml's dependencies differ from requirements.txt:\n"
+        f"package: {sorted(requires)}\nrequirements.txt: {requirements_txt()}"
+    )
 
 
 def checkov_skips() -> list[str]:

@@ -11,12 +11,15 @@ param identityId string
 param identityClientId string
 param storageAccountName string
 param storageBlobEndpoint string
+param storageQueueEndpoint string
 param storageTableEndpoint string
 param deploymentContainerName string
 param applicationInsightsConnectionString string
 
-@description('Versionless Key Vault secret URI of the webhook URL; empty: ALERT_WEBHOOK_URL stays empty (no alerts).')
-param alertWebhookSecretUri string = ''
+@description('Versionless Key Vault URI of the webhook URL; empty: ALERT_WEBHOOK_URL stays empty (no central webhook).')
+param alertWebhookReferenceUri string = ''
+@description('Versionless Key Vault URI of the named routes; empty: ALERT_ROUTES stays empty (no routes).')
+param alertRoutesReferenceUri string = ''
 
 // SPEC §4 settings (defaults live in main.bicep).
 param subscriptionIds string
@@ -30,6 +33,11 @@ param alertOnClean bool
 param autoRemediate bool
 param scanVaultConcurrency int
 param scanRequestsPerVault int
+param maxAutoRemediations int
+param alertRouteTag string
+param alertRemindDays int
+param alertMaxItems int
+param reportUrl string
 
 @allowed([2048, 4096])
 param instanceMemoryMB int = 2048
@@ -66,7 +74,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     serverFarmId: plan.id
     httpsOnly: true
     clientCertEnabled: false
-    // Key Vault references (ALERT_WEBHOOK_URL) resolve with the user-assigned identity.
+    // Key Vault references (ALERT_WEBHOOK_URL, ALERT_ROUTES) resolve with the user-assigned identity.
     keyVaultReferenceIdentity: identityId
     functionAppConfig: {
       deployment: {
@@ -93,8 +101,12 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       http20Enabled: true
       ftpsState: 'Disabled'
       appSettings: [
-        // Functions host storage, identity-based (no AzureWebJobsStorage connection string).
+        // Functions host storage, identity-based (no AzureWebJobsStorage connection string). The service URIs
+        // carry the cloud's storage suffix: the account name alone means the public cloud's core.windows.net.
         { name: 'AzureWebJobsStorage__accountName', value: storageAccountName }
+        { name: 'AzureWebJobsStorage__blobServiceUri', value: storageBlobEndpoint }
+        { name: 'AzureWebJobsStorage__queueServiceUri', value: storageQueueEndpoint }
+        { name: 'AzureWebJobsStorage__tableServiceUri', value: storageTableEndpoint }
         { name: 'AzureWebJobsStorage__credential', value: 'managedidentity' }
         { name: 'AzureWebJobsStorage__clientId', value: identityClientId }
         // DefaultAzureCredential picks the user-assigned identity.
@@ -109,8 +121,16 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'FINDINGS_TABLE_ENDPOINT', value: storageTableEndpoint }
         {
           name: 'ALERT_WEBHOOK_URL'
-          value: empty(alertWebhookSecretUri) ? '' : '@Microsoft.KeyVault(SecretUri=${alertWebhookSecretUri})'
+          value: empty(alertWebhookReferenceUri) ? '' : '@Microsoft.KeyVault(SecretUri=${alertWebhookReferenceUri})'
         }
+        {
+          name: 'ALERT_ROUTES'
+          value: empty(alertRoutesReferenceUri) ? '' : '@Microsoft.KeyVault(SecretUri=${alertRoutesReferenceUri})'
+        }
+        { name: 'ALERT_ROUTE_TAG', value: alertRouteTag }
+        { name: 'ALERT_REMIND_DAYS', value: string(alertRemindDays) }
+        { name: 'ALERT_MAX_ITEMS', value: string(alertMaxItems) }
+        { name: 'REPORT_URL', value: reportUrl }
         { name: 'ALERT_WEBHOOK_KIND', value: alertWebhookKind }
         { name: 'EXPIRY_WARNING_DAYS', value: string(expiryWarningDays) }
         { name: 'EXEMPT_TAGS', value: exemptTags }
@@ -120,6 +140,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'AUTO_REMEDIATE', value: autoRemediate ? 'true' : 'false' }
         { name: 'SCAN_VAULT_CONCURRENCY', value: string(scanVaultConcurrency) }
         { name: 'SCAN_REQUESTS_PER_VAULT', value: string(scanRequestsPerVault) }
+        { name: 'MAX_AUTO_REMEDIATIONS', value: string(maxAutoRemediations) }
       ]
     }
   }

@@ -1,13 +1,23 @@
-// The vault that holds the alert webhook URL (a secret: anyone with it can post to the channel).
-// The Function App reads it through a Key Vault reference with its user-assigned identity, which holds
-// Key Vault Secrets User on this vault (rbac.bicep). RBAC authorization, soft delete and purge protection.
+// The vault that holds the alert webhooks (secrets: anyone with a URL can post to its channel):
+// ALERT_WEBHOOK_URL and ALERT_ROUTES. The Function App reads them through Key Vault references with its
+// user-assigned identity, which holds Key Vault Secrets User on this vault (rbac.bicep). RBAC authorization,
+// soft delete and purge protection.
 param name string
 param location string = resourceGroup().location
 param tags object = {}
 @secure()
-@description('Teams Workflows or Slack incoming-webhook URL; empty: no secret is written and alerts stay off.')
+@description('Teams Workflows or Slack incoming-webhook URL; empty: nothing is written.')
 param alertWebhookUrl string = ''
-param webhookSecretName string = 'alert-webhook-url'
+@secure()
+@description('Named routes, name=URL pairs separated by ";"; empty: nothing is written.')
+param alertRoutes string = ''
+// Whether a value was given, passed by main.bicep apart from the values: the outputs below depend on these
+// and never on a secure parameter (outputs are kept in the deployment history).
+param storeAlertWebhookUrl bool = false
+param storeAlertRoutes bool = false
+
+var alertWebhookEntryName = 'alert-webhook-url'
+var alertRoutesEntryName = 'alert-routes'
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
@@ -36,17 +46,29 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   }
 }
 
-module webhookSecret 'webhook-secret.bicep' = if (!empty(alertWebhookUrl)) {
-  name: '${deployment().name}-webhook-secret'
+module alertWebhookEntry 'vault-secret.bicep' = if (storeAlertWebhookUrl) {
+  name: '${deployment().name}-alert-webhook'
   params: {
     keyVaultName: vault.name
-    secretName: webhookSecretName
+    entryName: alertWebhookEntryName
     value: alertWebhookUrl
+    contentType: 'text/uri-list'
+  }
+}
+
+module alertRoutesEntry 'vault-secret.bicep' = if (storeAlertRoutes) {
+  name: '${deployment().name}-alert-routes'
+  params: {
+    keyVaultName: vault.name
+    entryName: alertRoutesEntryName
+    value: alertRoutes
   }
 }
 
 output id string = vault.id
 output name string = vault.name
 output uri string = vault.properties.vaultUri
-// Versionless, so a rotated secret is picked up without redeploying; empty when no webhook was given.
-output webhookSecretUri string = empty(alertWebhookUrl) ? '' : '${vault.properties.vaultUri}secrets/${webhookSecretName}'
+// Versionless, so a rotated value is picked up without redeploying; empty when no value was given, and
+// the app setting stays empty too (a reference to a missing secret would not resolve).
+output alertWebhookReferenceUri string = storeAlertWebhookUrl ? '${vault.properties.vaultUri}secrets/${alertWebhookEntryName}' : ''
+output alertRoutesReferenceUri string = storeAlertRoutes ? '${vault.properties.vaultUri}secrets/${alertRoutesEntryName}' : ''

@@ -47,7 +47,7 @@ resource tableDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-0
   }
 }
 
-// The Key Vault reference of ALERT_WEBHOOK_URL.
+// The Key Vault references of ALERT_WEBHOOK_URL and ALERT_ROUTES.
 resource secretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(vault.id, principalId, keyVaultSecretsUserRoleId)
   scope: vault

@@ -56,5 +56,9 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
 
 output id string = storage.id
 output name string = storage.name
-output blobEndpoint string = storage.properties.primaryEndpoints.blob
-output tableEndpoint string = storage.properties.primaryEndpoints.table
+// Endpoints from the cloud's own storage suffix (core.windows.net, core.usgovcloudapi.net, core.chinacloudapi.cn,
+// ...), never a hard-coded public-cloud host; with dnsEndpointType 'Standard' they equal the account's
+// primaryEndpoints. The Functions host gets them as AzureWebJobsStorage__*ServiceUri (app/api.bicep).
+output blobEndpoint string = 'https://${storage.name}.blob.${environment().suffixes.storage}/'
+output queueEndpoint string = 'https://${storage.name}.queue.${environment().suffixes.storage}/'
+output tableEndpoint string = 'https://${storage.name}.table.${environment().suffixes.storage}/'
