@@ -660,6 +660,8 @@ class Vault:
     latency_ms: float | None
     certificates: dict[str, Certificate] = field(default_factory=dict)
     port: int | None = None
+    # Scheme, host and port its list's nextLink points to instead of its own (a hostile or broken vault).
+    next_link_base: str | None = None
     _sorted: list[Certificate] | None = None
 
     @classmethod
@@ -675,6 +677,7 @@ class Vault:
             faults=parse_faults(spec.get("fault"), VAULT_FAULT_OPS, "any"),
             page_size=spec.get("page_size"),
             latency_ms=spec.get("latency_ms"),
+            next_link_base=spec.get("next_link_base"),
         )
         for cert_spec in spec.get("certificates", []):
             result.add(Certificate.from_spec(cert_spec, name, now, synthetic))

@@ -1000,10 +1000,8 @@ class FakeAzure:
     def _keyvault_next_link(self, vault: Vault, request: Request, offset: int, size: int) -> str:
         api = request.query.get("api-version", "")
         maxresults = request.query.get("maxresults") or str(size)
-        return (
-            f"https://{self.host}:{vault.port}/certificates?api-version={api}"
-            f"&$skiptoken={keyvault_skiptoken(offset)}&maxresults={maxresults}"
-        )
+        base = vault.next_link_base or f"https://{self.host}:{vault.port}"
+        return f"{base}/certificates?api-version={api}&$skiptoken={keyvault_skiptoken(offset)}&maxresults={maxresults}"
 
     @staticmethod
     def _keyvault_offset(query: Mapping[str, str]) -> int | None:
