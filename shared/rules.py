@@ -310,7 +310,10 @@ def _hint(error: ReadError) -> str:
             "(KEYVAULT_VERIFY_CHALLENGE_RESOURCE=false is meant for local emulators only)."
         )
     if code == "untrustednextlink":
-        return "A vault's list may only page within the vault; report it if it persists."
+        return (
+            "The scan follows a vault's list only within that vault; if this persists, look for a proxy or DNS "
+            "entry that rewrites the vault's answers."
+        )
     if "firewall" in code or "ipnotallowed" in code or "networkacl" in code:
         return "The vault's firewall refused the scanner; allow its network or trusted Azure services."
     if error.status_code == 403 or "forbidden" in code or "authorizationfailed" in code:

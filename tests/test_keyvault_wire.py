@@ -11,20 +11,25 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from azure.core.pipeline.transport import RequestsTransport
 
 from shared.clients import AzureClients, RetryBudget
-from shared.keyvault import untrusted_vault_host
-from shared.models import ScanResult, Status
+from shared.keyvault import read_vault, untrusted_vault_host
+from shared.models import ScanResult, Status, Vault
 from shared.scan import scan_estate
 from shared.settings import Settings
+from tests.contract.replay import RecordedToken, Replay, recording, session_for
 from tests.fakeazure import FakeAzure, cert, estate, subscription, throttle_fault, throttle_window, vault
 from tests.test_scan import run_cli, scan_json
 
 ROOT = Path(__file__).resolve().parent.parent
 AUTO_80 = [("AutoRenew", {"lifetime_percentage": 80})]
+CHALLENGE = recording("list_certificates_7.3.json")["Entries"][0]
+THROTTLED = recording("throttled_429.json")["Entries"][0]
 # Seconds instead of half a minute: enough for the fake's short faults, quick to exhaust.
 FAST = RetryBudget(throttled_seconds=1.0, throttled_backoff=0.02, throttled_backoff_max=0.1)
 
@@ -244,3 +249,37 @@ def test_the_table_report_names_the_refused_host(fake_azure, monkeypatch: pytest
     assert code == 3
     assert "odd-kv.example.org" in out
     assert "UntrustedVaultHost" in out
+
+
+class _ClockTransport(RequestsTransport):
+    """The real transport, but a retry's wait moves a test clock instead of the wall clock."""
+
+    def __init__(self, clock: list[float], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.clock = clock
+        self.waits: list[float] = []
+
+    def sleep(self, duration: float) -> None:
+        self.waits.append(duration)
+        self.clock[0] += duration
+
+
+def test_a_request_throttled_without_end_keeps_trying_for_at_least_20_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Production budget, Key Vault's recorded 429 (no Retry-After) on every attempt; the waits are counted on a
+    # test clock so the half minute passes instantly.
+    clock = [1000.0]
+    monkeypatch.setattr("shared.clients.time", SimpleNamespace(monotonic=lambda: clock[0]))
+    replay = Replay(CHALLENGE, {("GET", "/certificates", None): [THROTTLED]})
+    transport = _ClockTransport(clock, session=session_for(replay), session_owner=False)
+    clients = AzureClients(Settings(), credential=RecordedToken(), transport=transport)
+    vault_record = Vault(subscription_id="s", name="vaultname", uri="https://vaultname.vault.azure.net/")
+
+    with clients.certificates(vault_record.uri) as client:
+        read = read_vault(client, vault_record, requests_in_flight=1)
+
+    assert read.error is not None
+    assert read.error.code == "Throttled"
+    assert sum(transport.waits) >= 20
+    assert max(transport.waits) <= RetryBudget().throttled_backoff_max
+    assert len(set(transport.waits)) == len(transport.waits)  # jittered: no two waits alike
+    assert len(replay.authorized) == len(transport.waits) + 1
