@@ -251,7 +251,7 @@ def test_the_table_report_names_the_refused_host(fake_azure, monkeypatch: pytest
     assert "UntrustedVaultHost" in out
 
 
-class _ClockTransport(RequestsTransport):
+class _ClockTransport(RequestsTransport):  # type: ignore[misc]  # the SDK class is untyped
     """The real transport, but a retry's wait moves a test clock instead of the wall clock."""
 
     def __init__(self, clock: list[float], **kwargs: Any) -> None:
