@@ -371,7 +371,7 @@ def test_throttled_request_is_retried_after_retry_after(fake_azure: FakeAzureFac
 
 def test_throttle_ratio_is_deterministic_and_retried(fake_azure: FakeAzureFactory) -> None:
     # Throttling draws one number per (request, attempt) from the seed, whatever the arrival order.
-    # With seed 120, 3 of these 10 first attempts are answered 429 with Retry-After: 0, then succeed.
+    # With seed 120, 3 of these 10 first attempts are answered 429 (no Retry-After, as Key Vault does), then succeed.
     names = [f"c{i:02d}" for i in range(10)]
     scenario = estate(subscription("Prod", vault("kv", *[cert(n) for n in names])), throttle_ratio=0.15, seed=120)
     statuses = []
