@@ -8,32 +8,138 @@ invocations.
 Every certificate client shares one ``requests`` session whose pool is sized to the scan's concurrency:
 without that, each of thousands of vault clients would open its own pool, and the default pool of 10
 connections would make threads wait on each other.
+
+Every client retries through :class:`ThrottlingRetryPolicy`: Key Vault answers 429 ``Throttled`` usually
+without ``Retry-After`` and counts its limits per 10-second window, so azure-core's default (a few
+retries within about 7 seconds) gives a busy vault up while its window is still closed.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import requests
 from azure.core.credentials import TokenCredential
-from azure.core.pipeline.transport import RequestsTransport
+from azure.core.pipeline import PipelineRequest, PipelineResponse
+from azure.core.pipeline.policies import RequestHistory, RetryPolicy
+from azure.core.pipeline.transport import HttpTransport, RequestsTransport
 from azure.keyvault.certificates import CertificateClient
 from azure.mgmt.keyvault import KeyVaultManagementClient
 from azure.mgmt.resource.subscriptions import SubscriptionClient
 
+from shared.keyvault import UntrustedHostError, untrusted_vault_host, warn_vault_hosts_unchecked
 from shared.settings import Settings
 
-# Retries for 429 and 5xx: azure-core waits for Retry-After when the service sends it, else backs off
-# exponentially (0, 1, 2, 4 s). Four retries ride out throttling and a failover without holding a
-# vault that is really down for more than a few seconds; the next daily scan tries again anyway.
-RETRY_OPTIONS: dict[str, Any] = {
-    "retry_total": 4,
-    "retry_status": 4,
-    "retry_backoff_factor": 0.5,
-    "retry_backoff_max": 30,
-}
+
+@dataclass(frozen=True, slots=True)
+class RetryBudget:
+    """How long and how often one request is retried.
+
+    Throttling (429) has its own budget in seconds, not in attempts: Key Vault counts its limits per
+    10-second window, so what matters is outlasting a window or two, not how many times we knocked.
+    30 seconds with waits of at most 8 seconds means a request is given up only after at least 22
+    seconds of throttling. ``throttled_retries`` caps a service that keeps asking for tiny Retry-After
+    values. 5xx and connection failures keep a short count: a vault that is really down should not hold
+    the scan, and the next scan tries again anyway.
+    """
+
+    throttled_seconds: float = 30.0
+    throttled_backoff: float = 1.0
+    throttled_backoff_max: float = 8.0
+    throttled_retries: int = 20
+    status_retries: int = 4
+    backoff_factor: float = 0.5
+    backoff_max: int = 30
+
+
+class ThrottlingRetryPolicy(RetryPolicy[Any, Any]):
+    """azure-core's RetryPolicy, with 429 retried for a span of time instead of a count.
+
+    A 429 with ``Retry-After`` waits exactly that long (and gives up when that is beyond the budget); a
+    429 without it waits an exponentially growing, jittered time, so the requests of many threads that
+    were throttled together do not all come back in the same instant. Any method is retried on 429: the
+    service did not process the request, so repeating it is safe even for a PATCH. Everything else (5xx,
+    408, connection errors, Retry-After on other statuses) is the base policy's, with ``status_retries``.
+    """
+
+    def __init__(self, budget: RetryBudget | None = None, **kwargs: Any) -> None:
+        self.budget = budget or RetryBudget()
+        super().__init__(
+            retry_total=self.budget.status_retries,
+            retry_connect=self.budget.status_retries,
+            retry_read=self.budget.status_retries,
+            retry_status=self.budget.status_retries,
+            retry_backoff_factor=self.budget.backoff_factor,
+            retry_backoff_max=self.budget.backoff_max,
+            **kwargs,
+        )
+        self._jitter = random.Random()  # noqa: S311 - spreading retries in time, not a secret
+
+    def configure_retries(self, options: dict[str, Any]) -> dict[str, Any]:
+        settings = super().configure_retries(options)
+        settings.update(throttled=0, throttled_since=None, throttled_wait=0.0)
+        return settings
+
+    def is_retry(self, settings: dict[str, Any], response: PipelineResponse[Any, Any]) -> bool:
+        if response.http_response.status_code == 429:
+            return True  # whether there is time left is increment's decision
+        return bool(super().is_retry(settings, response))
+
+    def increment(
+        self,
+        settings: dict[str, Any],
+        response: PipelineRequest[Any] | PipelineResponse[Any, Any] | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if error is None and isinstance(response, PipelineResponse) and response.http_response.status_code == 429:
+            return self._increment_throttled(settings, response)
+        return bool(super().increment(settings, response=response, error=error))
+
+    def _increment_throttled(self, settings: dict[str, Any], response: PipelineResponse[Any, Any]) -> bool:
+        now = time.monotonic()
+        if settings["throttled_since"] is None:
+            settings["throttled_since"] = now
+        settings["throttled"] += 1
+        settings["history"].append(RequestHistory(response.http_request, http_response=response.http_response))
+        remaining = self.budget.throttled_seconds - (now - settings["throttled_since"])
+        if settings["throttled"] > self.budget.throttled_retries or remaining <= 0:
+            return False
+        retry_after = self.get_retry_after(response)
+        if retry_after is not None:
+            if retry_after > remaining:
+                return False  # the service said when; waiting less would only be throttled again
+            wait = max(0.0, retry_after)
+        else:
+            wait = min(remaining, self._throttled_backoff(settings["throttled"]))
+        body = response.http_request.body
+        if body is not None and hasattr(body, "read"):
+            return False  # a stream cannot be sent twice (our bodies are bytes; the base policy's rule)
+        settings["throttled_wait"] = wait
+        return True
+
+    def _throttled_backoff(self, attempt: int) -> float:
+        """Exponential backoff with equal jitter: half the step fixed, half random."""
+        step = min(self.budget.throttled_backoff_max, self.budget.throttled_backoff * float(2 ** (attempt - 1)))
+        return step / 2 + self._jitter.uniform(0, step / 2)
+
+    def sleep(
+        self,
+        settings: dict[str, Any],
+        transport: HttpTransport[Any, Any],
+        response: PipelineResponse[Any, Any] | None = None,
+    ) -> None:
+        if response is not None and response.http_response.status_code == 429:
+            if settings["throttled_wait"] > 0:
+                transport.sleep(settings["throttled_wait"])
+            return
+        super().sleep(settings, transport, response=response)
+
+
 CONNECTION_TIMEOUT = 10
 READ_TIMEOUT = 60
 
@@ -44,11 +150,24 @@ for _noisy in ("azure.core.pipeline.policies.http_logging_policy", "azure.identi
 
 
 class AzureClients:
-    """Lazily built, reused SDK clients for one set of settings."""
+    """Lazily built, reused SDK clients for one set of settings.
 
-    def __init__(self, settings: Settings, credential: TokenCredential | None = None) -> None:
+    ``retry`` sets how long a throttled request keeps trying (production: :class:`RetryBudget`'s
+    defaults). ``transport`` replaces the shared ``requests`` session for every client, e.g. with one
+    that replays recorded responses; the rest of the SDK pipeline (challenge, token, retries) stays."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        credential: TokenCredential | None = None,
+        *,
+        retry: RetryBudget | None = None,
+        transport: HttpTransport[Any, Any] | None = None,
+    ) -> None:
         self.settings = settings
+        self.retry = retry or RetryBudget()
         self._credential = credential
+        self._own_transport = transport
         self._lock = threading.RLock()
         self._session: requests.Session | None = None
         self._subscription_client: SubscriptionClient | None = None
@@ -83,20 +202,23 @@ class AzureClients:
                 self._session = session
             return self._session
 
-    def _transport(self) -> RequestsTransport:
-        return RequestsTransport(
+    def _transport(self) -> HttpTransport[Any, Any]:
+        if self._own_transport is not None:
+            return self._own_transport
+        transport: HttpTransport[Any, Any] = RequestsTransport(
             session=self._shared_session(),
             session_owner=False,
             connection_timeout=CONNECTION_TIMEOUT,
             read_timeout=READ_TIMEOUT,
         )
+        return transport
 
     def _arm_options(self) -> dict[str, Any]:
         return {
             "base_url": self.settings.arm_endpoint,
             "credential_scopes": [self.settings.arm_scope],
             "transport": self._transport(),
-            **RETRY_OPTIONS,
+            "retry_policy": ThrottlingRetryPolicy(self.retry),
         }
 
     def subscriptions(self) -> SubscriptionClient:
@@ -117,13 +239,23 @@ class AzureClients:
 
     def certificates(self, vault_uri: str) -> CertificateClient:
         """A client for one vault. Cheap to build (the transport and token cache are shared), so one is
-        made per vault and per scan rather than kept for thousands of vaults."""
+        made per vault and per scan rather than kept for thousands of vaults.
+
+        With challenge verification on, a URI outside the Key Vault domains is refused here too (the scan
+        refuses it earlier, with a finding), so no caller can send it a token."""
+        verify = self.settings.keyvault_verify_challenge_resource
+        if verify:
+            problem = untrusted_vault_host(vault_uri)
+            if problem is not None:
+                raise UntrustedHostError(problem)
+        else:
+            warn_vault_hosts_unchecked()
         return CertificateClient(
             vault_uri,
             self.credential,
-            verify_challenge_resource=self.settings.keyvault_verify_challenge_resource,
+            verify_challenge_resource=verify,
             transport=self._transport(),
-            **RETRY_OPTIONS,
+            retry_policy=ThrottlingRetryPolicy(self.retry),
         )
 
     def close(self) -> None:

@@ -2,9 +2,10 @@
 
 This is the only module that touches the Key Vault data plane. It reads each certificate's properties
 from the list call and its issuance policy with one GET per certificate (the list carries no policy), a
-bounded number of GETs in flight per vault. Throttling (429 + Retry-After) and 5xx are retried by the
-SDK's retry policy; what still fails becomes a :class:`ReadError` on that certificate, so one bad
-certificate never stops its vault and one bad vault never stops the scan.
+bounded number of GETs in flight per vault. Throttling (429, with or without Retry-After) and 5xx are
+retried by the client's retry policy (``shared.clients.ThrottlingRetryPolicy``); what still fails becomes
+a :class:`ReadError` on that certificate, so one bad certificate never stops its vault and one bad vault
+never stops the scan.
 
 Every request goes through the ``CertificateClient``'s own pipeline (``send_request``: the challenge and
 token, retries honouring Retry-After, the shared connection pool), but the JSON is read here rather than
@@ -12,6 +13,10 @@ by the SDK's models: that deserialisation was about 30 % of the scan's CPU (docs
 also more tolerant: an action type the SDK's enum does not know is reported as what it is ("none of
 which renews it") instead of as "could not read", and a list item with malformed attributes is
 ``not_assessed`` instead of breaking its vault.
+
+Vault hosts are checked here too (:func:`untrusted_vault_host`, :func:`list_certificates`): a vault URI comes
+from Resource Manager and a ``nextLink`` from the vault itself, and either one decides where the next
+bearer token goes.
 """
 
 from __future__ import annotations
@@ -21,24 +26,102 @@ import json
 import logging
 import re
 import sys
+import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 from azure.core.exceptions import AzureError, DecodeError, HttpResponseError
 from azure.core.rest import HttpRequest
 from azure.keyvault.certificates import CertificateClient
 
 from shared.models import Certificate, LifetimeAction, ReadError, Vault
+from shared.text import single_line
 
 log = logging.getLogger(__name__)
 
 _WHITESPACE = re.compile(r"\s+")
 MAX_ERROR_MESSAGE = 240
 _JSON = {"Accept": "application/json"}
+
+# The Key Vault DNS suffixes of Azure's clouds: public, China, US Government, Germany (azure-cli's cloud
+# definitions, Azure/azure-cli src/azure-cli-core/azure/cli/core/cloud.py, ``keyvault_dns``). The scan
+# does not know which cloud a vault URI belongs to, so any of them is a Key Vault host.
+KEYVAULT_DNS_SUFFIXES = ("vault.azure.net", "vault.azure.cn", "vault.usgovcloudapi.net", "vault.microsoftazure.de")
+
+
+class UntrustedHostError(ValueError):
+    """A vault URI or ``nextLink`` that the scan refuses to send a request (and a token) to."""
+
+    def __init__(self, error: ReadError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def untrusted_vault_host(vault_uri: str) -> ReadError | None:
+    """Why ``vault_uri`` is not a Key Vault endpoint (``UntrustedVaultHost``), or ``None`` when it is one.
+
+    A Key Vault host is ``<name>.<suffix>`` for one of :data:`KEYVAULT_DNS_SUFFIXES`, matched on a dot
+    boundary (``vault.azure.net.evil.example`` and ``evilvault.azure.net`` are not), over https on the
+    default port. Checked before any request, because the SDK sends its token wherever the client points
+    once challenge verification is off, and a Resource Manager answer is not proof of a vault."""
+    try:
+        parts = urlsplit(vault_uri)
+        host, port = (parts.hostname or "").lower().rstrip("."), parts.port
+    except ValueError:
+        parts, host, port = None, "", None
+    suffixes = ", ".join(KEYVAULT_DNS_SUFFIXES)
+    if parts is None or parts.scheme.lower() != "https" or not host or port not in (None, 443):
+        shown = _clean(single_line(vault_uri))
+        message = f"the vault URI {shown} is not an https address of a Key Vault host ({suffixes})"
+        return ReadError("UntrustedVaultHost", f"{message}; nothing was sent to it")
+    if not any(host.endswith("." + suffix) for suffix in KEYVAULT_DNS_SUFFIXES):
+        message = f"the vault's host {_clean(single_line(host))} is not in the Key Vault domains ({suffixes})"
+        return ReadError("UntrustedVaultHost", f"{message}; nothing was sent to it")
+    return None
+
+
+_unchecked_warning = threading.Lock()
+_unchecked_warned = threading.Event()
+
+
+def warn_vault_hosts_unchecked() -> None:
+    """Say once per process that vault hosts are not checked (``KEYVAULT_VERIFY_CHALLENGE_RESOURCE=false``):
+    a setting meant for local emulators that, left on in Azure, lets any vault URI receive a token."""
+    with _unchecked_warning:
+        if _unchecked_warned.is_set():
+            return
+        _unchecked_warned.set()
+    log.warning(
+        "KEYVAULT_VERIFY_CHALLENGE_RESOURCE is false: vault hosts are not checked, so every vault URI from "
+        "Resource Manager receives a Key Vault token. Use this only with a local Key Vault emulator."
+    )
+
+
+def _origin(url: str) -> tuple[str, str, int | None] | None:
+    """Scheme, host and port of ``url`` (an explicit :443 equals none), or ``None`` when it has no host."""
+    try:
+        parts = urlsplit(url)
+        scheme, host = parts.scheme.lower(), (parts.hostname or "").lower().rstrip(".")
+        port = parts.port or {"https": 443, "http": 80}.get(scheme)
+    except ValueError:
+        return None
+    return (scheme, host, port) if scheme and host else None
+
+
+def _checked_next_link(vault: Vault, next_link: str) -> str:
+    """The ``nextLink`` when it stays on the vault's own scheme, host and port; a link elsewhere would
+    carry the vault's bearer token to whoever wrote it, so it is refused, never followed."""
+    resolved = urljoin(vault.uri, next_link)
+    target, own = _origin(resolved), _origin(vault.uri)
+    if target is None or target != own:
+        where = f"{target[0]}://{target[1]}:{target[2]}" if target else "an address without a host"
+        message = f"the certificate list's next page points to {_clean(single_line(where))}, not to the vault"
+        raise UntrustedHostError(ReadError("UntrustedNextLink", f"{message}; it was not followed"))
+    return resolved
 
 
 @dataclass(slots=True)
@@ -89,7 +172,8 @@ def list_certificates(client: CertificateClient, vault: Vault) -> Iterator[Certi
 
     Raises what the SDK's ``list_properties_of_certificates`` would: ``HttpResponseError`` when a page
     fails after retries, ``DecodeError`` for a body that is not JSON, ``ValueError`` for an item whose id
-    is not a certificate id."""
+    is not a certificate id; and :class:`UntrustedHostError` for a ``nextLink`` off the vault's host.
+    The last page after a link is ``{"value": [], "nextLink": null}`` on the real service."""
     request = HttpRequest("GET", "/certificates", headers=_JSON)
     while True:
         page = _get_json(client, request)
@@ -104,7 +188,7 @@ def list_certificates(client: CertificateClient, vault: Vault) -> Iterator[Certi
         if not isinstance(next_link, str):
             raise ValueError("the certificate list's 'nextLink' is not a URL")
         # As the service wrote it (its $skiptoken and api-version); send_request adds nothing it carries.
-        request = HttpRequest("GET", next_link, headers=_JSON)
+        request = HttpRequest("GET", _checked_next_link(vault, next_link), headers=_JSON)
 
 
 def _get_json(client: CertificateClient, request: HttpRequest) -> Mapping[str, Any]:
@@ -242,6 +326,8 @@ def _integer(value: Any) -> int | None:
 
 def read_error(exc: BaseException) -> ReadError:
     """The service's error code and message, or the failure's kind: never a URL, header or token."""
+    if isinstance(exc, UntrustedHostError):
+        return exc.error
     if isinstance(exc, DecodeError):  # a 2xx whose body is not the JSON the SDK expects
         status = getattr(exc, "status_code", None)
         return ReadError(code="MalformedResponse", message="the response body is not valid JSON", status_code=status)

@@ -304,6 +304,16 @@ def _unreadable_reason(error: ReadError) -> str:
 
 def _hint(error: ReadError) -> str:
     code = error.code.lower()
+    if code == "untrustedvaulthost":
+        return (
+            "The scan sends tokens only to Key Vault hosts; check where this vault URI comes from "
+            "(KEYVAULT_VERIFY_CHALLENGE_RESOURCE=false is meant for local emulators only)."
+        )
+    if code == "untrustednextlink":
+        return (
+            "The scan follows a vault's list only within that vault; if this persists, look for a proxy or DNS "
+            "entry that rewrites the vault's answers."
+        )
     if "firewall" in code or "ipnotallowed" in code or "networkacl" in code:
         return "The vault's firewall refused the scanner; allow its network or trusted Azure services."
     if error.status_code == 403 or "forbidden" in code or "authorizationfailed" in code:

@@ -22,7 +22,7 @@ from typing import Any
 from shared import alerts, discovery, rules
 from shared.alerts import WebhookSender
 from shared.clients import AzureClients
-from shared.keyvault import VaultRead, read_error, read_vault
+from shared.keyvault import VaultRead, read_error, read_vault, untrusted_vault_host
 from shared.models import (
     Finding,
     ReadError,
@@ -180,6 +180,12 @@ def _select(vaults: list[Vault], names: Iterable[str]) -> list[Vault]:
 
 
 def _read(clients: AzureClients, vault: Vault, requests_in_flight: int) -> VaultRead:
+    if clients.settings.keyvault_verify_challenge_resource:
+        # Before any client exists: a vault URI off the Key Vault domains never sees a request or a token.
+        refused = untrusted_vault_host(vault.uri)
+        if refused is not None:
+            log.warning("Refused vault %s: %s", vault.name, refused.describe())
+            return VaultRead(vault=vault, error=refused)
     try:
         client = clients.certificates(vault.uri)
     except Exception as exc:  # noqa: BLE001 - e.g. a malformed vault URI from Resource Manager

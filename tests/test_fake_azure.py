@@ -196,10 +196,36 @@ def test_certificates_are_listed_across_pages(fake_azure: FakeAzureFactory) -> N
     assert by_name["webapp-tls"].tags == {"owner": "web"}
     assert by_name["legacy-signing"].enabled is False
     assert all(len(c.x509_thumbprint or b"") == 20 for c in listed)
-    operations = [(r.operation, r.status, r.query.get("$skiptoken")) for r in azure.requests.where(service="keyvault")]
-    assert operations[0] == ("challenge", 401, None)
-    assert operations[1:3] == [("list_certificates", 200, None), ("list_certificates", 200, "4")]
-    assert [r.query.get("maxresults") for r in azure.requests.where(operation="list_certificates")][2:] == ["2"] * 3
+    operations = [(r.operation, r.status, "$skiptoken" in r.query) for r in azure.requests.where(service="keyvault")]
+    assert operations[0] == ("challenge", 401, False)
+    # 6 certificates, pages of 4: two pages, then the real service's empty last page.
+    assert operations[1:4] == [("list_certificates", 200, False)] + [("list_certificates", 200, True)] * 2
+    assert [r.query.get("maxresults") for r in azure.requests.where(operation="list_certificates")][3:] == ["2"] * 4
+
+
+def test_list_pages_look_like_the_recorded_service(fake_azure: FakeAzureFactory) -> None:
+    # azure-sdk-for-python sdk/keyvault/azure-keyvault-certificates/tests/recordings/
+    # test_certificates_client.pyTestCertificateClienttest_list[7.3].json: an opaque $skiptoken, maxresults and
+    # the port in nextLink, "subject": "" in items, and {"value": [], "nextLink": null} after the last items.
+    azure = fake_azure(small_estate(page_size=4))
+    session = requests.Session()
+    token = DefaultAzureCredential().get_token("https://vault.azure.net/.default").token
+    session.headers["Authorization"] = f"Bearer {token}"
+    base = azure.vault_uri("cc-webapp-key-vault")
+
+    pages = [session.get(f"{base}certificates?api-version=7.5", timeout=10).json()]
+    while pages[-1]["nextLink"]:
+        pages.append(session.get(pages[-1]["nextLink"], timeout=10).json())
+
+    assert [len(page["value"]) for page in pages] == [4, 2, 0]
+    assert pages[-1] == {"value": [], "nextLink": None}
+    first_link = pages[0]["nextLink"]
+    assert first_link.startswith(f"{base}certificates?api-version=7.5&$skiptoken=")
+    assert first_link.endswith("&maxresults=4")
+    assert not first_link.split("$skiptoken=")[1].split("&")[0].isdigit()
+    item = pages[0]["value"][0]
+    assert item["subject"] == ""
+    assert set(item["attributes"]) == {"enabled", "nbf", "exp", "created", "updated"}
 
 
 def test_policies_parse_with_every_lifetime_action(fake_azure: FakeAzureFactory) -> None:
@@ -345,7 +371,7 @@ def test_throttled_request_is_retried_after_retry_after(fake_azure: FakeAzureFac
 
 def test_throttle_ratio_is_deterministic_and_retried(fake_azure: FakeAzureFactory) -> None:
     # Throttling draws one number per (request, attempt) from the seed, whatever the arrival order.
-    # With seed 120, 3 of these 10 first attempts are answered 429 with Retry-After: 0, then succeed.
+    # With seed 120, 3 of these 10 first attempts are answered 429 (no Retry-After, as Key Vault does), then succeed.
     names = [f"c{i:02d}" for i in range(10)]
     scenario = estate(subscription("Prod", vault("kv", *[cert(n) for n in names])), throttle_ratio=0.15, seed=120)
     statuses = []

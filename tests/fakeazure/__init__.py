@@ -14,6 +14,7 @@ from .estate import (
     Fault,
     Subscription,
     Vault,
+    access_policy_fault,
     cert,
     estate,
     fault,
@@ -27,6 +28,7 @@ from .estate import (
     subscription,
     synthetic_estate,
     throttle_fault,
+    throttle_window,
     vault,
 )
 from .server import FakeAzure, RecordedRequest, RequestLog, merge_policy, raise_open_files_limit, shared_tls
@@ -43,6 +45,7 @@ __all__ = [
     "RequestLog",
     "Subscription",
     "Vault",
+    "access_policy_fault",
     "cert",
     "estate",
     "fault",
@@ -59,5 +62,6 @@ __all__ = [
     "subscription",
     "synthetic_estate",
     "throttle_fault",
+    "throttle_window",
     "vault",
 ]

@@ -22,6 +22,7 @@ import hashlib
 import json
 import math
 import random
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,7 +48,7 @@ DEFAULT_SUBSCRIPTION_PAGE_SIZE = 100
 
 # Where a fault may be attached, and what it makes fail.
 FAULT_FIELDS = frozenset(
-    {"status", "code", "inner_code", "message", "times", "retry_after", "body", "delay_ms", "drop", "page"}
+    {"status", "code", "inner_code", "message", "times", "retry_after", "body", "delay_ms", "drop", "page", "seconds"}
 )
 ESTATE_FAULT_OPS = ("subscriptions", "token")
 SUBSCRIPTION_FAULT_OPS = ("vaults", "get")
@@ -133,6 +134,7 @@ def fault(
     delay_ms: float | None = None,
     drop: bool = False,
     page: int | None = None,
+    seconds: float | None = None,
 ) -> Json:
     """A fault spec (see ``Fault``); ``None`` arguments are left out of the dict."""
     spec: Json = {
@@ -145,6 +147,7 @@ def fault(
         "body": body,
         "delay_ms": delay_ms,
         "page": page,
+        "seconds": seconds,
     }
     spec = {key: value for key, value in spec.items() if value is not None}
     if drop:
@@ -162,9 +165,21 @@ def rbac_fault(**kwargs: Any) -> Json:
     return fault(403, "Forbidden", inner_code="ForbiddenByRbac", **kwargs)
 
 
-def throttle_fault(times: int = 1, retry_after: float = 0, **kwargs: Any) -> Json:
-    """429 Throttled with a Retry-After header, for the first ``times`` matching requests."""
+def access_policy_fault(**kwargs: Any) -> Json:
+    """403 Forbidden / AccessDenied: an access-policy vault has no entry for the identity."""
+    return fault(403, "Forbidden", inner_code="AccessDenied", **kwargs)
+
+
+def throttle_fault(times: int | None = 1, retry_after: float | None = None, **kwargs: Any) -> Json:
+    """429 Throttled for the first ``times`` matching requests, as Key Vault sends it: without Retry-After
+    unless ``retry_after`` asks for the header."""
     return fault(429, "Throttled", times=times, retry_after=retry_after, **kwargs)
+
+
+def throttle_window(seconds: float, **kwargs: Any) -> Json:
+    """429 Throttled (no Retry-After) for every matching request during ``seconds`` of real time from the
+    first one: Key Vault counts its limits per 10-second window, so a busy vault refuses for a while."""
+    return fault(429, "Throttled", seconds=seconds, **kwargs)
 
 
 def cert(
@@ -442,7 +457,8 @@ class Fault:
     ``message`` for the error body in the service's shape, ``body`` raw text sent instead of JSON
     (malformed responses), ``retry_after`` seconds (header), ``delay_ms`` extra latency, ``drop`` to
     reset the connection, ``times`` = only the first N matching requests fail (omitted = always),
-    ``page`` = only that page of a list (1-based; ``list_page`` defaults to every page after the first).
+    ``page`` = only that page of a list (1-based; ``list_page`` defaults to every page after the first),
+    ``seconds`` = every matching request fails for that long from the first one, then none does.
     A fault with only ``delay_ms`` slows the answer down without failing it.
     """
 
@@ -456,7 +472,9 @@ class Fault:
     delay_ms: float = 0.0
     drop: bool = False
     page: int | None = None
+    seconds: float | None = None
     fired: int = 0
+    started: float | None = None
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any]) -> Fault:
@@ -474,6 +492,7 @@ class Fault:
             delay_ms=float(spec.get("delay_ms") or 0.0),
             drop=bool(spec.get("drop", False)),
             page=int(spec["page"]) if spec.get("page") is not None else None,
+            seconds=float(spec["seconds"]) if spec.get("seconds") is not None else None,
         )
 
     @property
@@ -489,6 +508,12 @@ class Fault:
 
     def fire(self) -> bool:
         """Consume one occurrence: True when this request is affected."""
+        if self.seconds is not None:
+            now = time.monotonic()
+            if self.started is None:
+                self.started = now
+            if now - self.started >= self.seconds:
+                return False
         if self.times is not None and self.fired >= self.times:
             return False
         self.fired += 1
@@ -635,6 +660,8 @@ class Vault:
     latency_ms: float | None
     certificates: dict[str, Certificate] = field(default_factory=dict)
     port: int | None = None
+    # Scheme, host and port its list's nextLink points to instead of its own (a hostile or broken vault).
+    next_link_base: str | None = None
     _sorted: list[Certificate] | None = None
 
     @classmethod
@@ -650,6 +677,7 @@ class Vault:
             faults=parse_faults(spec.get("fault"), VAULT_FAULT_OPS, "any"),
             page_size=spec.get("page_size"),
             latency_ms=spec.get("latency_ms"),
+            next_link_base=spec.get("next_link_base"),
         )
         for cert_spec in spec.get("certificates", []):
             result.add(Certificate.from_spec(cert_spec, name, now, synthetic))

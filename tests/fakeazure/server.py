@@ -57,6 +57,7 @@ from .estate import (
 from .http import ConnectionTracker, Handler, Request, Response, listening_socket
 from .wire import (
     KEYVAULT_RESOURCE,
+    KEYVAULT_THROTTLED_MESSAGE,
     PUBLIC_ARM_AUDIENCES,
     arm_error,
     certificate_bundle,
@@ -66,7 +67,10 @@ from .wire import (
     default_keyvault_message,
     generic_resource,
     keyvault_challenge,
+    keyvault_default_inner_code,
     keyvault_error,
+    keyvault_skiptoken,
+    keyvault_skiptoken_offset,
     mint_token,
     policy_json,
     subscription_json,
@@ -591,7 +595,9 @@ class FakeAzure:
         )
         return outcome.response
 
-    def _fault_response(self, fault: Fault, service: str, message: Callable[[int, str], str]) -> Response:
+    def _fault_response(
+        self, fault: Fault, service: str, message: Callable[[int, str], str], *, inner_code: str | None = None
+    ) -> Response:
         if fault.drop:
             return Response(0, drop=True)
         status = fault.response_status
@@ -609,7 +615,7 @@ class FakeAzure:
                 status, arm_error(code, fault.message or message(status, code), fault.inner_code), headers
             )
         code = fault.code or _KEYVAULT_DEFAULT_CODES.get(status, "Throttled" if status == 429 else "InternalError")
-        payload = keyvault_error(code, fault.message or message(status, code), fault.inner_code)
+        payload = keyvault_error(code, fault.message or message(status, code), inner_code or fault.inner_code)
         return Response.json(status, payload, headers)
 
     @staticmethod
@@ -873,8 +879,12 @@ class FakeAzure:
             return outcome
 
         def failure(fault: Fault) -> Response:
+            inner = self._keyvault_inner_code(vault, fault)
             return self._fault_response(
-                fault, "keyvault", lambda s, c: default_keyvault_message(s, c, fault.inner_code, vault, claims)
+                fault,
+                "keyvault",
+                lambda s, c: default_keyvault_message(s, c, inner, vault, claims),
+                inner_code=inner,
             )
 
         throttled = self._throttle(vault, request)
@@ -888,7 +898,7 @@ class FakeAzure:
             return outcome
 
         if operation == "list_certificates":
-            offset = self._offset(request.query)
+            offset = self._keyvault_offset(request.query)
             if offset is None:
                 message = "The $skiptoken is not valid."
                 outcome.response = Response.json(400, keyvault_error("BadParameter", message), headers)
@@ -966,15 +976,46 @@ class FakeAzure:
     ) -> Response:
         offset, size = page
         certificates = vault.sorted_certificates()
-        payload: Json = {"value": [certificate_item(base, c) for c in certificates[offset : offset + size]]}
-        payload["nextLink"] = None
-        if offset + size < len(certificates):
-            api = request.query.get("api-version", "")
-            link = f"{base}certificates?api-version={api}&$skiptoken={offset + size}"
-            if request.query.get("maxresults"):
-                link += f"&maxresults={request.query['maxresults']}"
-            payload["nextLink"] = link
+        items = certificates[offset : offset + size]
+        payload: Json = {"value": [certificate_item(base, c) for c in items], "nextLink": None}
+        if self._keyvault_has_next_page(offset, size, len(items), len(certificates)):
+            payload["nextLink"] = self._keyvault_next_link(vault, request, offset + len(items), size)
         return Response.json(200, payload, headers)
+
+    # ---------------------------------------------------------------- Key Vault paging as the real service pages
+    # From the recorded live traffic (azure-sdk-for-python, sdk/keyvault/azure-keyvault-certificates/tests/
+    # recordings/test_certificates_client.pyTestCertificateClienttest_list[7.3].json): a ``nextLink`` like
+    # ``https://vaultname.vault.azure.net:443/certificates?api-version=7.3&$skiptoken=<opaque>&maxresults=6``
+    # (explicit port, opaque token, maxresults), and after the last items one more page
+    # ``{"value": [], "nextLink": null}``.
+
+    @staticmethod
+    def _keyvault_has_next_page(offset: int, size: int, returned: int, total: int) -> bool:
+        """A link after every non-empty page except a lone first page that did not fill up: paging
+        that started goes on to an empty last page."""
+        if returned == 0:
+            return False
+        return offset + returned < total or offset > 0 or returned == size
+
+    def _keyvault_next_link(self, vault: Vault, request: Request, offset: int, size: int) -> str:
+        api = request.query.get("api-version", "")
+        maxresults = request.query.get("maxresults") or str(size)
+        base = vault.next_link_base or f"https://{self.host}:{vault.port}"
+        return f"{base}/certificates?api-version={api}&$skiptoken={keyvault_skiptoken(offset)}&maxresults={maxresults}"
+
+    @staticmethod
+    def _keyvault_offset(query: Mapping[str, str]) -> int | None:
+        token = query.get("$skiptoken", "")
+        return 0 if not token else keyvault_skiptoken_offset(token)
+
+    @staticmethod
+    def _keyvault_inner_code(vault: Vault, fault: Fault) -> str | None:
+        """The fault's inner code, or for a bare 403 the one the real service would send."""
+        if fault.inner_code or fault.body is not None or fault.drop:
+            return fault.inner_code
+        if fault.response_status == 403 and fault.code in (None, "Forbidden"):
+            return keyvault_default_inner_code(vault)
+        return None
 
     def _throttle(self, vault: Vault, request: Request) -> Response | None:
         """Deterministic throttling: a draw per (request, attempt), independent of arrival order."""
@@ -990,10 +1031,8 @@ class FakeAzure:
             self._throttle_streaks[key] = 0
             return None
         self._throttle_streaks[key] = streak + 1
-        retry_after = "1" if draw < ratio / 2 else "0"
-        message = default_keyvault_message(429, "Throttled", None, vault, {})
-        headers = [("Retry-After", retry_after), *self._keyvault_headers()]
-        return Response.json(429, keyvault_error("Throttled", message), headers)
+        # As Key Vault throttles: 429 Throttled without Retry-After (vcsjones/AzureSignTool#219).
+        return Response.json(429, keyvault_error("Throttled", KEYVAULT_THROTTLED_MESSAGE), self._keyvault_headers())
 
     def _bad_parameter(self, message: str, headers: list[tuple[str, str]]) -> Response:
         return Response.json(400, keyvault_error("BadParameter", message), headers)

@@ -106,15 +106,26 @@ def certificate_attributes(certificate: Certificate) -> Json:
 
 
 def certificate_item(base_url: str, certificate: Certificate) -> Json:
-    """One element of ``GET /certificates``: no policy; ``tags`` left out when empty, as Key Vault does."""
+    """One element of ``GET /certificates``: no policy; ``tags`` left out when empty, as Key Vault does.
+
+    Shape of the real service's list items (azure-sdk-for-python, sdk/keyvault/azure-keyvault-certificates/
+    tests/recordings/test_certificates_client.pyTestCertificateClienttest_list[7.3].json): ``id``, ``x5t``,
+    ``attributes`` without ``recoveryLevel``/``recoverableDays``, and ``"subject": ""``."""
     item: Json = {
         "id": f"{base_url}certificates/{certificate.name}",
         "x5t": b64url(thumbprint(certificate)),
-        "attributes": {**certificate_attributes(certificate), **certificate.list_attributes},
+        "attributes": {**list_item_attributes(certificate), **certificate.list_attributes},
+        "subject": "",
     }
     if certificate.tags:
         item["tags"] = dict(certificate.tags)
     return item
+
+
+def list_item_attributes(certificate: Certificate) -> Json:
+    """The attributes a list item carries (the recording's: no recovery level, unlike a GET)."""
+    attributes = certificate_attributes(certificate)
+    return {key: attributes[key] for key in ("enabled", "nbf", "exp", "created", "updated")}
 
 
 def version_item(base_url: str, certificate: Certificate) -> Json:
@@ -176,7 +187,12 @@ def keyvault_challenge(tenant_id: str) -> str:
 def default_keyvault_message(
     status: int, code: str | None, inner_code: str | None, vault: Vault, caller: Mapping[str, Any]
 ) -> str:
-    who = f"appid={caller.get('appid', '')};oid={caller.get('oid', '')}"
+    """The real service's message for a refusal, by inner code. Shapes from Key Vault's answers quoted in
+    public issues: ForbiddenByFirewall hashicorp/terraform-provider-azurerm#20742, ForbiddenByRbac
+    hashicorp/terraform-provider-azurerm#27817 and piyushsachdeva/Terraform_AKS#2, AccessDenied (an
+    access-policy vault) turbot/steampipe-plugin-azure#127, 429 Throttled vcsjones/AzureSignTool#219."""
+    issuer = f"iss=https://sts.windows.net/{caller.get('tid', '')}/"
+    who = f"appid={caller.get('appid', '')};oid={caller.get('oid', '')};{issuer}"
     where = f"Vault: {vault.name};location={vault.location}"
     if inner_code == "ForbiddenByFirewall":
         return (
@@ -188,23 +204,50 @@ def default_keyvault_message(
             "Caller is not authorized to perform action on resource.\r\nIf role assignments, deny assignments "
             "or role definitions were changed recently, please observe propagation time.\r\n"
             f"Caller: {who}\r\nAction: 'Microsoft.KeyVault/vaults/certificates/read'\r\n"
-            f"Resource: '{vault.resource_id.lower()}'\r\nAssignment: (not found)\r\n{where}"
+            f"Resource: '{vault.resource_id.lower()}'\r\nAssignment: (not found)\r\n"
+            f"DenyAssignmentId: null\r\nDecisionReason: null \r\n{where}\r\n"
         )
-    if inner_code == "ForbiddenByPolicy" or (status == 403 and code == "Forbidden"):
+    if inner_code in ("AccessDenied", "ForbiddenByPolicy") or (status == 403 and code == "Forbidden"):
         return (
-            "The user, group or application '"
-            f"{who}' does not have certificates get permission on key vault '{vault.name};location={vault.location}'."
+            f"The user, group or application '{who}' does not have certificates list permission on key vault "
+            f"'{vault.name};location={vault.location}'. For help resolving this issue, please see "
+            "https://go.microsoft.com/fwlink/?linkid=2125287"
         )
     if status == 429:
-        return (
-            "Request was not processed because too many requests were received. "
-            "Reason: A generic throttling rule was hit. Please retry after some time."
-        )
+        return KEYVAULT_THROTTLED_MESSAGE
     if status == 404:
         return "The requested resource was not found."
     if status >= 500:
         return "The service encountered an internal error. Please try again later."
     return f"The request failed with status {status}."
+
+
+# Key Vault's answer to a request over its limits: 429, no Retry-After header (vcsjones/AzureSignTool#219).
+KEYVAULT_THROTTLED_MESSAGE = (
+    "Request was not processed because too many requests were received. Reason: VaultRequestTypeLimitReached"
+)
+
+
+def keyvault_default_inner_code(vault: Vault) -> str:
+    """What a 403 carries when a test names no inner code: an RBAC vault says ForbiddenByRbac, an
+    access-policy vault (``enableRbacAuthorization: false``) says AccessDenied."""
+    return "AccessDenied" if vault.properties.get("enableRbacAuthorization") is False else "ForbiddenByRbac"
+
+
+def keyvault_skiptoken(offset: int) -> str:
+    """An opaque ``$skiptoken`` shaped like the service's (base64url of a small JSON marker)."""
+    marker = json.dumps({"NextMarker": f"2!{offset}!fake", "TargetLocation": 0}, separators=(",", ":"))
+    return b64url(marker.encode())
+
+
+def keyvault_skiptoken_offset(token: str) -> int | None:
+    """The offset inside a token from ``keyvault_skiptoken``; ``None`` for anything else."""
+    try:
+        marker = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        parts = str(marker["NextMarker"]).split("!")
+        return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
+    except (ValueError, KeyError, TypeError, IndexError):
+        return None
 
 
 # --------------------------------------------------------------------------------------------------
