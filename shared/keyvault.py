@@ -16,6 +16,7 @@ which renews it") instead of as "could not read", and a list item with malformed
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import logging
@@ -33,6 +34,7 @@ from azure.core.rest import HttpRequest
 from azure.keyvault.certificates import CertificateClient
 
 from shared.models import Certificate, LifetimeAction, ReadError, Vault
+from shared.text import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -308,3 +310,30 @@ def _first_line(text: str) -> str:
     """The headline of a service message: Key Vault appends caller ids, addresses and resource ids on
     further lines, which help support but drown the reason a person reads."""
     return text.strip().splitlines()[0] if text.strip() else ""
+
+
+# --- the current version's X.509 certificate (``cer``) ----------------------------------------------------
+
+
+def ca_that_issued(cer: Any) -> str | None:
+    """The CA that issued a certificate version, from the bundle's ``cer`` (base64 DER): its X.509 issuer's
+    common name (else organisation, else the whole name) when the issuer is not the certificate's own
+    subject, ``None`` when it issued itself (what Key Vault's ``Self`` issuer makes).
+
+    Raises ``ValueError`` when ``cer`` is missing or is not a DER certificate."""
+    from cryptography import x509  # noqa: PLC0415 - only remediation reads it, and only for Self policies
+    from cryptography.x509.oid import NameOID  # noqa: PLC0415
+
+    if not isinstance(cer, str) or not cer.strip():
+        raise ValueError("the certificate came without its cer")
+    try:
+        certificate = x509.load_der_x509_certificate(base64.b64decode(cer, validate=True))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"its cer is not a DER certificate ({_first_line(str(exc)) or type(exc).__name__})") from None
+    if certificate.issuer == certificate.subject:
+        return None
+    for oid in (NameOID.COMMON_NAME, NameOID.ORGANIZATION_NAME):
+        names = certificate.issuer.get_attributes_for_oid(oid)
+        if names and str(names[0].value).strip():
+            return clean_text(str(names[0].value)).strip()
+    return clean_text(certificate.issuer.rfc4514_string()) or "an unnamed CA"

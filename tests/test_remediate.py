@@ -20,10 +20,10 @@ import pytest
 from shared import cli
 from shared.clients import AzureClients
 from shared.models import Status
-from shared.remediate import (
+from shared.remediate import apply_auto_remediation
+from shared.remediation import (
     CERTIFICATES_OFFICER,
     State,
-    apply_auto_remediation,
     plan_remediation,
     renewal_action,
 )
@@ -41,10 +41,11 @@ RENEW_80_BODY = {"lifetime_actions": [{"trigger": {"lifetime_percentage": 80}, "
 PLANNED = {
     ("web-kv", "cloudconformity"),
     ("web-kv", "no-lifetime-action"),
-    ("web-kv", "notify-only"),
     ("web-kv", "renew-without-trigger"),
     ("payments-kv", "digicert-email"),
 }
+# An action type Key Vault does not define: the policy cannot be fully explained, so it is never overwritten.
+REFUSED = {("web-kv", "notify-only")}
 NEVER_PATCHED = {
     ("web-kv", "already-renews"),
     ("payments-kv", "imported-partner"),
@@ -72,7 +73,7 @@ def mixed_estate() -> dict[str, Any]:
                 cert("no-lifetime-action", "Self", []),
                 cert("already-renews", "Self", AUTO_80),
                 cert(
-                    "notify-only",  # an action type the SDK does not know: read tolerantly, then replaced
+                    "notify-only",  # an action type Key Vault does not define: read tolerantly, never replaced
                     policy_json=_policy_with_action(
                         "notify-only", {"trigger": {"lifetime_percentage": 50}, "action": {"action_type": "Notify"}}
                     ),
@@ -107,6 +108,10 @@ def remediate_json(*argv: str) -> tuple[int, dict[str, Any], str]:
     code, out, err = run_cli("remediate", "--format", "json", *argv)
     assert out.strip(), err
     return code, json.loads(out), err
+
+
+def rows_status(document: dict[str, Any]) -> set[tuple[tuple[str, str], str]]:
+    return {(key, row["status"]) for key, row in by_place(document).items()}
 
 
 def by_place(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -161,7 +166,9 @@ def test_a_dry_run_prints_the_plan_and_sends_no_patch(fake_azure, no_store_env: 
     assert "EmailContacts 3 days before expiry → AutoRenew at 80% of its lifetime" in rows["web-kv cloudconformity"]
     assert rows["web-kv cloudconformity"].rstrip().endswith("planned")
     assert "no lifetime action → AutoRenew" in rows["web-kv no-lifetime-action"]
-    assert "Notify at 50% of its lifetime → AutoRenew" in rows["web-kv notify-only"]
+    assert "Notify at 50% of its lifetime → unchanged" in rows["web-kv notify-only"]
+    assert rows["web-kv notify-only"].rstrip().endswith("refused")
+    assert "its policy holds the action type 'Notify', which Key Vault does not define" in " ".join(out.split())
     assert "AutoRenew with no trigger → AutoRenew at 80%" in rows["web-kv renew-without-trigger"]
     assert "EmailContacts at 90% of its lifetime → AutoRenew" in rows["payments-kv digicert-email"]
     assert rows["payments-kv imported-partner"].rstrip().endswith("skipped")
@@ -192,7 +199,7 @@ def test_the_json_plan_names_every_certificate_with_its_current_and_new_action(f
         "description": "AutoRenew at 80% of its lifetime",
     }
     rows = by_place(document)
-    assert set(rows) == PLANNED | {("payments-kv", "imported-partner")}
+    assert set(rows) == PLANNED | REFUSED | {("payments-kv", "imported-partner")}
     assert {k for k, r in rows.items() if r["status"] == "planned"} == PLANNED
     assert rows[("web-kv", "cloudconformity")] | {"when": None} == {
         "subscription_id": azure.estate.vault("web-kv").subscription_id,
@@ -525,14 +532,15 @@ def test_what_was_disabled_or_exempted_since_the_stored_scan_is_left_alone(
 
     code, document, err = remediate_json("--from-latest", "--apply", "--vault", "web-kv")
 
-    assert code == 0, err  # the rest of web-kv was changed; the two left alone are not non-compliant
+    assert code == 1, err  # the rest of web-kv was changed, but the policy it cannot explain stays
+    assert rows_status(document) >= {(("web-kv", "notify-only"), "refused")}
     rows = by_place(document)
     exempted = rows[("web-kv", "cloudconformity")]
     assert exempted["status"] == "not_needed"
     assert exempted["outcome"] == "not needed: it is exempt now by its tag autorenew-exempt=true"
     disabled = rows[("web-kv", "no-lifetime-action")]
     assert disabled["outcome"] == "not needed: it is disabled now"
-    assert set(azure.patches) == {("web-kv", "notify-only"), ("web-kv", "renew-without-trigger")}
+    assert set(azure.patches) == {("web-kv", "renew-without-trigger")}
 
 
 def test_from_latest_without_a_stored_scan_exits_2(fake_azure, store_env: FindingsStore) -> None:
@@ -563,14 +571,16 @@ def test_apply_auto_remediation_changes_records_and_returns_the_digest_entries(
         clients.close()
 
     assert set(azure.patches) == PLANNED
-    assert {(e["vault_name"], e["certificate_name"]) for e in entries} == PLANNED
+    assert {(e["vault_name"], e["certificate_name"]) for e in entries} == PLANNED | REFUSED
+    refused = next(e for e in entries if e["certificate_name"] == "notify-only")
+    assert refused["outcome"].startswith("refused: its policy holds the action type 'Notify'")
     entry = next(e for e in entries if e["certificate_name"] == "cloudconformity")
     assert entry["before"] == "EmailContacts 3 days before expiry"
     assert entry["after"] == "AutoRenew at 80% of its lifetime"
     assert entry["outcome"] == "applied"
     assert {"vault_name", "certificate_name", "before", "after", "outcome"} <= set(entry)
     records = findings_store.list_remediations()
-    assert {(r["vault_name"], r["certificate_name"]) for r in records} == PLANNED
+    assert {(r["vault_name"], r["certificate_name"]) for r in records} == PLANNED | REFUSED
     assert {r["identity_object_id"] for r in records} == {DEFAULT_IDENTITY["object_id"]}
     assert {r["scan_id"] for r in records} == {result.scan.id}
 
