@@ -22,7 +22,7 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,8 +33,8 @@ from azure.core.exceptions import AzureError, DecodeError, HttpResponseError
 from azure.core.rest import HttpRequest
 from azure.keyvault.certificates import CertificateClient
 
-from shared.models import Certificate, LifetimeAction, ReadError, Vault
-from shared.text import clean_text
+from shared.models import Certificate, LifetimeAction, PendingOperation, ReadError, Vault
+from shared.text import clean_text, single_line
 
 log = logging.getLogger(__name__)
 
@@ -337,3 +337,61 @@ def ca_that_issued(cer: Any) -> str | None:
         if names and str(names[0].value).strip():
             return clean_text(str(names[0].value)).strip()
     return clean_text(certificate.issuer.rfc4514_string()) or "an unnamed CA"
+
+
+# --- pending operations: why a renewal looks stuck --------------------------------------------------------
+
+PENDING_NOT_FOUND = "PendingCertificateNotFound"
+
+
+def read_pending_operations(
+    client: CertificateClient,
+    certificates: list[Certificate],
+    wanted: Callable[[Certificate], bool],
+    *,
+    requests_in_flight: int,
+) -> list[Certificate]:
+    """``certificates`` with :attr:`Certificate.pending` filled for those ``wanted`` says need it (the ones
+    whose renewal looks stuck): one GET each, only for those, so a healthy vault costs nothing."""
+    chosen = [i for i, c in enumerate(certificates) if c.error is None and wanted(c)]
+    if not chosen:
+        return certificates
+    result = list(certificates)
+    workers = max(1, min(requests_in_flight, len(chosen)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kv-pending") as pool:
+        operations = pool.map(lambda i: read_pending(client, certificates[i].name), chosen)
+        for index, operation in zip(chosen, operations, strict=True):
+            result[index] = dataclasses.replace(certificates[index], pending=operation)
+    return result
+
+
+def read_pending(client: CertificateClient, name: str) -> PendingOperation:
+    """``GET {vault}/certificates/{name}/pending``: the certificate's pending operation (a creation or
+    renewal request at its issuer). A 404 ``PendingCertificateNotFound`` is an answer (there is none), any
+    other failure is kept as ``read_error``: the rules then say they could not tell."""
+    request = HttpRequest("GET", f"/certificates/{quote(name, safe='')}/pending", headers=_JSON)
+    try:
+        data = _get_json(client, request)
+    except HttpResponseError as exc:
+        error = read_error(exc)
+        if exc.status_code == 404 and PENDING_NOT_FOUND.lower() in error.code.lower():
+            return PendingOperation(exists=False)
+        return PendingOperation(exists=False, read_error=error)
+    except (AzureError, ValueError) as exc:
+        return PendingOperation(exists=False, read_error=read_error(exc))
+    error_body = data.get("error")
+    error_body = error_body if isinstance(error_body, Mapping) else {}
+    return PendingOperation(
+        exists=True,
+        status=_pending_text(data.get("status")),
+        status_details=_pending_text(data.get("status_details")),
+        error_code=_pending_text(error_body.get("code")),
+        error_message=_pending_text(error_body.get("message")),
+    )
+
+
+def _pending_text(value: Any) -> str | None:
+    """Issuer text is estate text: cleaned, one line, bounded, URLs cut to their host."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return _clean(single_line(value))

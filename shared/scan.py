@@ -22,7 +22,7 @@ from typing import Any
 from shared import alerts, discovery, rules
 from shared.alerts import WebhookSender
 from shared.clients import AzureClients
-from shared.keyvault import VaultRead, read_error, read_vault
+from shared.keyvault import VaultRead, read_error, read_pending_operations, read_vault
 from shared.models import (
     Finding,
     ReadError,
@@ -106,7 +106,7 @@ def scan_estate(
         on_progress(progress)
 
     with ThreadPoolExecutor(max_workers=settings.vault_concurrency, thread_name_prefix="vault") as pool:
-        futures = [pool.submit(_read, clients, vault, settings.requests_per_vault) for vault in vaults]
+        futures = [pool.submit(_read, clients, vault, settings.requests_per_vault, started) for vault in vaults]
         for future in as_completed(futures):
             read = future.result()
             _evaluate(read, started, options, collected)
@@ -179,13 +179,21 @@ def _select(vaults: list[Vault], names: Iterable[str]) -> list[Vault]:
     return chosen
 
 
-def _read(clients: AzureClients, vault: Vault, requests_in_flight: int) -> VaultRead:
+def _read(clients: AzureClients, vault: Vault, requests_in_flight: int, now: datetime) -> VaultRead:
     try:
         client = clients.certificates(vault.uri)
     except Exception as exc:  # noqa: BLE001 - e.g. a malformed vault URI from Resource Manager
         return VaultRead(vault=vault, error=read_error(exc))
     with client:
-        return read_vault(client, vault, requests_in_flight=requests_in_flight)
+        read = read_vault(client, vault, requests_in_flight=requests_in_flight)
+        # Why a renewal looks stuck is in its pending operation: read it for those certificates only.
+        read.certificates = read_pending_operations(
+            client,
+            read.certificates,
+            lambda certificate: rules.renewal_looks_stuck(certificate, now),
+            requests_in_flight=requests_in_flight,
+        )
+        return read
 
 
 def _evaluate(read: VaultRead, now: datetime, options: rules.RuleOptions, collected: _Collector) -> None:
