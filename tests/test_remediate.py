@@ -16,7 +16,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from azure.functions.timer import TimerRequest
 
+import function_app
 from shared import cli
 from shared.clients import AzureClients
 from shared.models import Status
@@ -634,3 +636,166 @@ def test_the_plan_is_pure_and_leaves_out_what_is_not_non_compliant(fake_azure, n
 
 def _azure_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k in ("ARM_ENDPOINT", "KEYVAULT_VERIFY_CHALLENGE_RESOURCE")}
+
+
+# ------------------------------------------------------------------------------------------- guards
+
+
+def guarded_estate() -> dict[str, Any]:
+    """What remediation must never change, beside what it may: a certificate a public CA issued under a
+    Self policy, an action type Key Vault does not define, an odd trigger, an Unknown issuer hidden by a
+    zero-width space, and an exemption tag whose key has a trailing space."""
+    return estate(
+        subscription(
+            "Prod",
+            vault(
+                "guard-kv",
+                cert("self-signed", "Self", EMAIL_3D),
+                cert("ca-issued", "Self", EMAIL_3D, issued_by="DigiCert Global G2 TLS RSA SHA256 2020 CA1"),
+                cert(
+                    "renew-action",
+                    policy_json=_policy_with_action(
+                        "renew-action", {"trigger": {"days_before_expiry": 30}, "action": {"action_type": "Renew"}}
+                    ),
+                ),
+                cert(
+                    "odd-trigger",
+                    policy_json=_policy_with_action(
+                        "odd-trigger",
+                        {"trigger": {"days_after_creation": 300}, "action": {"action_type": "EmailContacts"}},
+                    ),
+                ),
+                cert("hidden-unknown", "Unknown\u200b", EMAIL_3D),
+                cert("exempt-with-space", "Self", EMAIL_3D, tags={"autorenew-exempt ": "true"}),
+            ),
+        )
+    )
+
+
+def test_apply_changes_the_self_signed_certificate_and_refuses_the_one_a_ca_issued(
+    fake_azure, no_store_env: None
+) -> None:
+    azure = fake_azure(guarded_estate())
+
+    code, document, err = remediate_json("--apply", "--no-store")
+
+    assert code == 1, err
+    rows = by_place(document)
+    assert rows[("guard-kv", "self-signed")]["status"] == "applied"
+    assert azure.patches[("guard-kv", "self-signed")] == [RENEW_80_BODY]
+    refused = rows[("guard-kv", "ca-issued")]
+    assert refused["status"] == "refused"
+    assert refused["after"] == "unchanged"
+    assert refused["outcome"].startswith(
+        "refused: AutoRenew would issue a self-signed replacement for a certificate that CA "
+        "DigiCert Global G2 TLS RSA SHA256 2020 CA1 issued"
+    )
+    assert ("guard-kv", "ca-issued") not in azure.patches
+    stored = azure.policy("guard-kv", "ca-issued")
+    assert stored is not None
+    assert stored["lifetime_actions"][0]["action"]["action_type"] == "EmailContacts"
+
+
+def test_the_table_report_says_why_the_ca_issued_certificate_is_refused(fake_azure, no_store_env: None) -> None:
+    fake_azure(guarded_estate())
+
+    code, out, _ = run_cli("remediate", "--certificate", "ca-issued")
+
+    assert code == 1
+    row = next(line for line in out.splitlines() if "guard-kv / ca-issued" in line)
+    assert row.rstrip().endswith("refused")
+    assert "AutoRenew would issue a self-signed replacement for a certificate that CA DigiCert" in " ".join(out.split())
+    assert "Summary: 1 refused." in out
+
+
+def test_an_action_type_key_vault_does_not_define_is_never_overwritten(fake_azure, no_store_env: None) -> None:
+    azure = fake_azure(guarded_estate())
+
+    _, document, _ = remediate_json("--apply", "--no-store")
+
+    renew = by_place(document)[("guard-kv", "renew-action")]
+    assert renew["status"] == "refused"
+    assert "the action type 'Renew', which Key Vault does not define" in renew["outcome"]
+    odd = by_place(document)[("guard-kv", "odd-trigger")]
+    assert odd["status"] == "refused"
+    assert "the trigger {'days_after_creation': 300}" in odd["outcome"]
+    assert not {("guard-kv", "renew-action"), ("guard-kv", "odd-trigger")} & set(azure.patches)
+    assert not [r for r in policy_updates(azure) if r.certificate in ("renew-action", "odd-trigger")]
+
+
+def test_an_unknown_issuer_with_a_zero_width_space_is_never_patched(fake_azure, no_store_env: None) -> None:
+    # The fake, like a careless service, would accept AutoRenew for "Unknown\u200b": only the guard stops it.
+    azure = fake_azure(guarded_estate())
+
+    _, document, _ = remediate_json("--apply", "--no-store")
+
+    hidden = by_place(document)[("guard-kv", "hidden-unknown")]
+    assert hidden["status"] == "skipped"
+    assert hidden["outcome"].startswith("skipped: Key Vault cannot renew an Unknown-issuer certificate")
+    assert ("guard-kv", "hidden-unknown") not in azure.patches
+
+
+def test_an_exemption_tag_key_with_a_trailing_space_still_exempts(fake_azure, no_store_env: None) -> None:
+    azure = fake_azure(guarded_estate())
+
+    _, document, _ = remediate_json("--apply", "--no-store")
+
+    exempt = by_place(document).get(("guard-kv", "exempt-with-space"))
+    if exempt is not None:  # the scan may already call it exempt; then it is not in the plan at all
+        assert exempt["status"] == "not_needed"
+        assert exempt["outcome"] == "not needed: it is exempt now by its tag autorenew-exempt =true"
+    assert ("guard-kv", "exempt-with-space") not in azure.patches
+    assert set(azure.patches) == {("guard-kv", "self-signed")}
+
+
+def test_a_self_policy_whose_current_certificate_cannot_be_read_is_refused(fake_azure, no_store_env: None) -> None:
+    azure = fake_azure(estate(subscription("Prod", vault("kv", cert("a", "Self", EMAIL_3D)))))
+    with azure.lock:
+        azure.certificate("kv", "a").der = b"not a certificate"
+
+    _, document, _ = remediate_json("--apply", "--no-store")
+
+    row = by_place(document)[("kv", "a")]
+    assert row["status"] == "refused"
+    assert "cannot tell whether a CA issued it" in row["outcome"]
+    assert azure.patches == {}
+
+
+# ------------------------------------------------------------------------------------------- the limit
+
+
+def test_the_timer_with_max_auto_remediations_1_changes_one_certificate_and_lists_the_rest_as_not_attempted(
+    fake_azure, app_store_connection: str, webhook_receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    azure = fake_azure(
+        estate(
+            subscription("Prod", vault("a-kv", *(cert(n, "Self", EMAIL_3D) for n in ("a1", "a2")))),
+            subscription("Data", vault("b-kv", cert("b1", "DigiCert", EMAIL_3D))),
+        )
+    )
+    for name, value in {
+        "AUTO_REMEDIATE": "true",
+        "MAX_AUTO_REMEDIATIONS": "1",
+        "ALERT_WEBHOOK_URL": webhook_receiver.url,
+        "ALERT_WEBHOOK_KIND": "generic",
+    }.items():
+        monkeypatch.setenv(name, value)
+    function_app.context.reset()
+    timer = {f.get_function_name(): f.get_user_function() for f in function_app.app.get_functions()}
+    try:
+        timer["scan_certificates"](TimerRequest(past_due=False))
+    finally:
+        function_app.context.reset()
+
+    assert len(azure.patches) == 1
+    assert len(policy_updates(azure)) == 1
+    (digest,) = webhook_receiver.bodies
+    outcomes = {r["certificate_name"]: r["outcome"] for r in digest["remediations"]}
+    assert set(outcomes) == {"a1", "a2", "b1"}
+    changed = [name for name, outcome in outcomes.items() if outcome == "applied"]
+    assert len(changed) == 1
+    for name in set(outcomes) - set(changed):
+        assert outcomes[name].startswith("not attempted: this run reached MAX_AUTO_REMEDIATIONS (1 change per"), name
+    with FindingsStore.from_connection_string(app_store_connection) as store:
+        records = store.list_remediations()
+    assert [(r["certificate_name"], r["status"]) for r in records] == [(changed[0], "applied")]
