@@ -799,3 +799,15 @@ def test_the_timer_with_max_auto_remediations_1_changes_one_certificate_and_list
     with FindingsStore.from_connection_string(app_store_connection) as store:
         records = store.list_remediations()
     assert [(r["certificate_name"], r["status"]) for r in records] == [(changed[0], "applied")]
+
+
+def test_the_demo_estate_plans_its_ca_issued_certificate_as_refused(fake_azure_demo, no_store_env: None) -> None:
+    code, document, _ = remediate_json()
+
+    assert code == 1
+    rows = by_place(document)
+    legacy = rows[("cc-webapp-key-vault", "webapp-public-legacy")]
+    assert legacy["status"] == "refused"
+    assert "CA DigiCert Global G2 TLS RSA SHA256 2020 CA1 issued" in legacy["outcome"]
+    assert rows[("cc-webapp-key-vault", "cloudconformity")]["status"] == "planned"
+    assert policy_updates(fake_azure_demo) == []

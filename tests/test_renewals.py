@@ -211,3 +211,12 @@ def test_an_expired_certificate_whose_renewal_failed_stays_critical() -> None:
     finding = check_expiry(certificate, now=NOW, options=RuleOptions())
     assert finding.severity.value == "critical"
     assert "Renewal failed" in finding.reason
+
+
+def test_the_demo_estate_shows_its_failed_digicert_renewal(fake_azure_demo) -> None:
+    _, document = scan_document()
+
+    finding = expiry(document)["payments-api-digicert"]
+    assert (finding["status"], finding["severity"]) == ("non_compliant", "high")
+    assert "Renewal failed" in finding["reason"]
+    assert "Certificate issuer error: DigiCert: the organization's validation has expired" in finding["reason"]
