@@ -267,15 +267,19 @@ def _renewal_note(certificate: Certificate, action: LifetimeAction, due: datetim
             False,
         )
     if not pending.exists:
+        check = (
+            "check the vault's activity log"
+            if issuer.lower() == "self"
+            else f"check that the issuer {issuer} is still set up in the vault"
+        )
         return (
             f"Renewal looks stuck: {when}, yet this is still the current version and no renewal was even "
-            f"attempted (Key Vault has no pending operation for it); check that the issuer {issuer} is still "
-            "set up in the vault, or create a new version by hand.",
+            f"attempted (Key Vault has no pending operation for it); {check}, or create a new version by hand.",
             False,
         )
     status = (pending.status or "").strip()
     if pending.failed:
-        said = ": ".join(part for part in (pending.error_code, pending.error_message) if part)
+        said = ": ".join(part.rstrip(". ") for part in (pending.error_code, pending.error_message) if part)
         said = said or pending.status_details or "no error message"
         return (
             f"Renewal failed: {when}, and the request to {issuer} failed ({said}). Fix the problem with "

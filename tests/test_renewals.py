@@ -90,7 +90,7 @@ def test_a_failed_digicert_renewal_names_the_issuers_error_and_is_at_least_high(
     assert "Renewal failed: AutoRenew (30 days before expiry) was due on " in reason
     assert (
         "the request to DigiCert failed (Certificate issuer error: DigiCert: the organization's validation "
-        "has expired; renew it in CertCentral.)"
+        "has expired; renew it in CertCentral)"
     ) in reason
     assert "Fix the problem with DigiCert" in reason
 
@@ -202,7 +202,7 @@ def test_an_operation_with_an_error_counts_as_failed_whatever_its_status() -> No
     assert finding.status == Status.NON_COMPLIANT
     assert finding.severity.value == "high"
     assert "Renewal failed" in finding.reason
-    assert "(Request rejected: No.)" in finding.reason
+    assert "(Request rejected: No)" in finding.reason
 
 
 def test_an_expired_certificate_whose_renewal_failed_stays_critical() -> None:
