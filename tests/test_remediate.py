@@ -31,7 +31,18 @@ from shared.remediation import (
 from shared.scan import scan_estate
 from shared.settings import Settings
 from shared.store import FindingsStore
-from tests.fakeazure import DEFAULT_IDENTITY, FakeAzure, cert, estate, fault, policy, rbac_fault, subscription, vault
+from tests.fakeazure import (
+    DEFAULT_IDENTITY,
+    FakeAzure,
+    cert,
+    estate,
+    fault,
+    lifetime_action,
+    policy,
+    rbac_fault,
+    subscription,
+    vault,
+)
 from tests.fakeazure import throttle_fault as throttle
 
 AUTO_80 = [("AutoRenew", {"lifetime_percentage": 80})]
@@ -45,8 +56,7 @@ PLANNED = {
     ("web-kv", "renew-without-trigger"),
     ("payments-kv", "digicert-email"),
 }
-# An action type Key Vault does not define: the policy cannot be fully explained, so it is never overwritten.
-REFUSED = {("web-kv", "notify-only")}
+
 NEVER_PATCHED = {
     ("web-kv", "already-renews"),
     ("payments-kv", "imported-partner"),
@@ -73,12 +83,6 @@ def mixed_estate() -> dict[str, Any]:
                 cert("cloudconformity", "Self", EMAIL_3D),
                 cert("no-lifetime-action", "Self", []),
                 cert("already-renews", "Self", AUTO_80),
-                cert(
-                    "notify-only",  # an action type Key Vault does not define: read tolerantly, never replaced
-                    policy_json=_policy_with_action(
-                        "notify-only", {"trigger": {"lifetime_percentage": 50}, "action": {"action_type": "Notify"}}
-                    ),
-                ),
                 cert(
                     "renew-without-trigger",
                     policy_json=_policy_with_action("renew-without-trigger", {"action": {"action_type": "AutoRenew"}}),
@@ -109,10 +113,6 @@ def remediate_json(*argv: str) -> tuple[int, dict[str, Any], str]:
     code, out, err = run_cli("remediate", "--format", "json", *argv)
     assert out.strip(), err
     return code, json.loads(out), err
-
-
-def rows_status(document: dict[str, Any]) -> set[tuple[tuple[str, str], str]]:
-    return {(key, row["status"]) for key, row in by_place(document).items()}
 
 
 def by_place(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -167,9 +167,6 @@ def test_a_dry_run_prints_the_plan_and_sends_no_patch(fake_azure, no_store_env: 
     assert "EmailContacts 3 days before expiry → AutoRenew at 80% of its lifetime" in rows["web-kv cloudconformity"]
     assert rows["web-kv cloudconformity"].rstrip().endswith("planned")
     assert "no lifetime action → AutoRenew" in rows["web-kv no-lifetime-action"]
-    assert "Notify at 50% of its lifetime → unchanged" in rows["web-kv notify-only"]
-    assert rows["web-kv notify-only"].rstrip().endswith("refused")
-    assert "its policy holds the action type 'Notify', which Key Vault does not define" in " ".join(out.split())
     assert "AutoRenew with no trigger → AutoRenew at 80%" in rows["web-kv renew-without-trigger"]
     assert "EmailContacts at 90% of its lifetime → AutoRenew" in rows["payments-kv digicert-email"]
     assert rows["payments-kv imported-partner"].rstrip().endswith("skipped")
@@ -200,7 +197,7 @@ def test_the_json_plan_names_every_certificate_with_its_current_and_new_action(f
         "description": "AutoRenew at 80% of its lifetime",
     }
     rows = by_place(document)
-    assert set(rows) == PLANNED | REFUSED | {("payments-kv", "imported-partner")}
+    assert set(rows) == PLANNED | {("payments-kv", "imported-partner")}
     assert {k for k, r in rows.items() if r["status"] == "planned"} == PLANNED
     assert rows[("web-kv", "cloudconformity")] | {"when": None} == {
         "subscription_id": azure.estate.vault("web-kv").subscription_id,
@@ -533,8 +530,7 @@ def test_what_was_disabled_or_exempted_since_the_stored_scan_is_left_alone(
 
     code, document, err = remediate_json("--from-latest", "--apply", "--vault", "web-kv")
 
-    assert code == 1, err  # the rest of web-kv was changed, but the policy it cannot explain stays
-    assert rows_status(document) >= {(("web-kv", "notify-only"), "refused")}
+    assert code == 0, err  # the rest of web-kv was changed; the two left alone are not non-compliant
     rows = by_place(document)
     exempted = rows[("web-kv", "cloudconformity")]
     assert exempted["status"] == "not_needed"
@@ -572,16 +568,14 @@ def test_apply_auto_remediation_changes_records_and_returns_the_digest_entries(
         clients.close()
 
     assert set(azure.patches) == PLANNED
-    assert {(e["vault_name"], e["certificate_name"]) for e in entries} == PLANNED | REFUSED
-    refused = next(e for e in entries if e["certificate_name"] == "notify-only")
-    assert refused["outcome"].startswith("refused: its policy holds the action type 'Notify'")
+    assert {(e["vault_name"], e["certificate_name"]) for e in entries} == PLANNED
     entry = next(e for e in entries if e["certificate_name"] == "cloudconformity")
     assert entry["before"] == "EmailContacts 3 days before expiry"
     assert entry["after"] == "AutoRenew at 80% of its lifetime"
     assert entry["outcome"] == "applied"
     assert {"vault_name", "certificate_name", "before", "after", "outcome"} <= set(entry)
     records = findings_store.list_remediations()
-    assert {(r["vault_name"], r["certificate_name"]) for r in records} == PLANNED | REFUSED
+    assert {(r["vault_name"], r["certificate_name"]) for r in records} == PLANNED
     assert {r["identity_object_id"] for r in records} == {DEFAULT_IDENTITY["object_id"]}
     assert {r["scan_id"] for r in records} == {result.scan.id}
 
@@ -642,8 +636,8 @@ def _azure_env() -> dict[str, str]:
 
 def guarded_estate() -> dict[str, Any]:
     """What remediation must never change, beside what it may: a certificate a public CA issued under a
-    Self policy, an action type Key Vault does not define, an odd trigger, an Unknown issuer hidden by a
-    zero-width space, and an exemption tag whose key has a trailing space."""
+    Self policy, an Unknown issuer hidden by a zero-width space, and an exemption tag whose key has a
+    trailing space."""
     return estate(
         subscription(
             "Prod",
@@ -651,19 +645,6 @@ def guarded_estate() -> dict[str, Any]:
                 "guard-kv",
                 cert("self-signed", "Self", EMAIL_3D),
                 cert("ca-issued", "Self", EMAIL_3D, issued_by="DigiCert Global G2 TLS RSA SHA256 2020 CA1"),
-                cert(
-                    "renew-action",
-                    policy_json=_policy_with_action(
-                        "renew-action", {"trigger": {"days_before_expiry": 30}, "action": {"action_type": "Renew"}}
-                    ),
-                ),
-                cert(
-                    "odd-trigger",
-                    policy_json=_policy_with_action(
-                        "odd-trigger",
-                        {"trigger": {"days_after_creation": 300}, "action": {"action_type": "EmailContacts"}},
-                    ),
-                ),
                 cert("hidden-unknown", "Unknown\u200b", EMAIL_3D),
                 cert("exempt-with-space", "Self", EMAIL_3D, tags={"autorenew-exempt ": "true"}),
             ),
@@ -707,19 +688,38 @@ def test_the_table_report_says_why_the_ca_issued_certificate_is_refused(fake_azu
     assert "Summary: 1 refused." in out
 
 
-def test_an_action_type_key_vault_does_not_define_is_never_overwritten(fake_azure, no_store_env: None) -> None:
-    azure = fake_azure(guarded_estate())
+def test_an_action_type_key_vault_does_not_define_is_never_overwritten(fake_azure, store_env: FindingsStore) -> None:
+    azure = fake_azure(
+        estate(subscription("Prod", vault("kv", cert("renew-action", "Self", EMAIL_3D), cert("odd", "Self", EMAIL_3D))))
+    )
+    code, _, err = run_cli("scan")  # stored: both only email their contacts, so both are to be changed
+    assert code == 1, err
+    # Since the scan, someone wrote lifetime actions the app cannot explain.
+    azure.set_policy(
+        "kv", "renew-action", _policy_with_action("renew-action", lifetime_action("Renew", {"days_before_expiry": 30}))
+    )
+    azure.set_policy(
+        "kv", "odd", _policy_with_action("odd", lifetime_action("EmailContacts", {"days_after_creation": 300}))
+    )
 
+    code, document, err = remediate_json("--from-latest", "--apply")
+
+    assert code == 1, err
+    rows = by_place(document)
+    assert rows[("kv", "renew-action")]["status"] == "refused"
+    assert "the action type 'Renew', which Key Vault does not define" in rows[("kv", "renew-action")]["outcome"]
+    assert "never overwrites a policy it cannot fully explain" in rows[("kv", "renew-action")]["outcome"]
+    assert rows[("kv", "odd")]["status"] == "refused"
+    assert "the trigger {'days_after_creation': 300}" in rows[("kv", "odd")]["outcome"]
+    assert azure.patches == {}
+
+    # A fresh scan, whatever its verdict on such a policy, never gets it changed either.
     _, document, _ = remediate_json("--apply", "--no-store")
-
-    renew = by_place(document)[("guard-kv", "renew-action")]
-    assert renew["status"] == "refused"
-    assert "the action type 'Renew', which Key Vault does not define" in renew["outcome"]
-    odd = by_place(document)[("guard-kv", "odd-trigger")]
-    assert odd["status"] == "refused"
-    assert "the trigger {'days_after_creation': 300}" in odd["outcome"]
-    assert not {("guard-kv", "renew-action"), ("guard-kv", "odd-trigger")} & set(azure.patches)
-    assert not [r for r in policy_updates(azure) if r.certificate in ("renew-action", "odd-trigger")]
+    assert {row["status"] for row in document["plan"]} <= {"refused"}
+    assert azure.patches == {}
+    renew = azure.policy("kv", "renew-action")
+    assert renew is not None
+    assert renew["lifetime_actions"][0]["action"]["action_type"] == "Renew"
 
 
 def test_an_unknown_issuer_with_a_zero_width_space_is_never_patched(fake_azure, no_store_env: None) -> None:
