@@ -4,7 +4,9 @@ This is the only module that touches the Key Vault data plane. It reads each cer
 from the list call and its issuance policy with one GET per certificate (the list carries no policy), a
 bounded number of GETs in flight per vault. Throttling (429 + Retry-After) and 5xx are retried by the
 SDK's retry policy; what still fails becomes a :class:`ReadError` on that certificate, so one bad
-certificate never stops its vault and one bad vault never stops the scan.
+certificate never stops its vault and one bad vault never stops the scan. A certificate whose renewal
+looks stuck costs one more GET, of its pending operation, to say why (:func:`read_pending_operations`);
+remediation reads a version's X.509 issuer here too (:func:`ca_that_issued`).
 
 Every request goes through the ``CertificateClient``'s own pipeline (``send_request``: the challenge and
 token, retries honouring Retry-After, the shared connection pool), but the JSON is read here rather than
