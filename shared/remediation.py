@@ -175,8 +175,6 @@ def unexplained_actions(raw_actions: Any) -> list[str]:
         action_type = action.get("action_type") if isinstance(action, Mapping) else None
         if not isinstance(action_type, str) or comparable(action_type) not in KNOWN_ACTION_TYPES:
             problems.append(f"the action type {_raw(action_type)}")
-        elif action_type != KNOWN_ACTION_TYPES[comparable(action_type)]:
-            problems.append(f"the action type {_raw(action_type)} (not spelled as Key Vault spells it)")
         trigger = raw.get("trigger")
         if trigger is None or trigger == {}:
             continue

@@ -27,6 +27,7 @@ from shared.remediation import (
     State,
     plan_remediation,
     renewal_action,
+    unexplained_actions,
 )
 from shared.scan import scan_estate
 from shared.settings import Settings
@@ -811,3 +812,27 @@ def test_the_demo_estate_plans_its_ca_issued_certificate_as_refused(fake_azure_d
     assert "CA DigiCert Global G2 TLS RSA SHA256 2020 CA1 issued" in legacy["outcome"]
     assert rows[("cc-webapp-key-vault", "cloudconformity")]["status"] == "planned"
     assert policy_updates(fake_azure_demo) == []
+
+
+@pytest.mark.parametrize(
+    ("raw_actions", "named"),
+    [
+        ([{"trigger": {"days_before_expiry": 30}, "action": {"action_type": "Renew"}}], ["the action type 'Renew'"]),
+        ([{"trigger": {"lifetime_percentage": "80"}, "action": {"action_type": "AutoRenew"}}], ["the trigger"]),
+        (
+            [{"trigger": {"days_before_expiry": 3, "lifetime_percentage": 80}, "action": {"action_type": "AutoRenew"}}],
+            ["the trigger"],
+        ),
+        ([{"action": {}}], ["the action type None"]),
+        ("AutoRenew", ["lifetime_actions 'AutoRenew'"]),
+        ([{"action": {"action_type": "AutoRenew"}}], []),  # no trigger: understood, it never fires
+        ([{"trigger": {"lifetime_percentage": 80}, "action": {"action_type": "autorenew"}}], []),
+        ([{"trigger": {"days_before_expiry": 3}, "action": {"action_type": "EmailContacts"}}], []),
+        (None, []),
+    ],
+)
+def test_what_remediation_cannot_explain_is_named_by_its_raw_value(raw_actions: Any, named: list[str]) -> None:
+    problems = unexplained_actions(raw_actions)
+    assert len(problems) == len(named)
+    for problem, start in zip(problems, named, strict=True):
+        assert problem.startswith(start), problem
