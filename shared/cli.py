@@ -13,62 +13,40 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from typing import IO, NoReturn
+from typing import IO
 
 from shared import remediate
+from shared.commandline import (
+    EXIT_NON_COMPLIANT,
+    EXIT_NOT_ASSESSED,
+    EXIT_OK,
+    EXIT_USAGE,
+    PROG,
+    Parser,
+    ProgressLine,
+    UsageError,
+    add_target_arguments,
+)
 from shared.models import ScanResult, ScanStatus, Status
-from shared.settings import Settings, SettingsError, parse_subscription_id
+from shared.settings import Settings, SettingsError
 
-EXIT_OK = 0
-EXIT_NON_COMPLIANT = 1
-EXIT_USAGE = 2
-EXIT_NOT_ASSESSED = 3
+__all__ = ["EXIT_NON_COMPLIANT", "EXIT_NOT_ASSESSED", "EXIT_OK", "EXIT_USAGE", "PROG", "build_parser", "main"]
 
-PROG = "python -m shared"
 log = logging.getLogger("shared")
 
 
-class UsageError(Exception):
-    """Bad command line: one line, exit 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        # One line naming the problem, instead of argparse's usage block.
-        raise UsageError(f"{message} (see {PROG} {self.prog.split()[-1]} --help)")
-
-
-def _subscription(value: str) -> str:
-    try:
-        return parse_subscription_id(value)
-    except SettingsError as exc:
-        raise argparse.ArgumentTypeError(str(exc).removeprefix("Setting --subscription: ")) from None
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description="AutoRenew Guard: KeyVault-006 certificate auto-renewal scanner.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+    parser = Parser(prog=PROG, description="AutoRenew Guard: KeyVault-006 certificate auto-renewal scanner.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
 
     scan = commands.add_parser("scan", help="scan Key Vault certificates and report (stores the scan by default)")
-    _add_target_arguments(scan)
+    add_target_arguments(scan)
     scan.add_argument("--format", choices=("table", "json"), default="table", help="output format (default table)")
     scan.add_argument("--no-store", action="store_true", help="do not store the scan in Table Storage")
     scan.add_argument("--notify", action="store_true", help="post the digest to ALERT_WEBHOOK_URL, as the timer does")
     scan.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
     remediate.add_parser(commands)
     return parser
-
-
-def _add_target_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--subscription",
-        action="append",
-        default=[],
-        type=_subscription,
-        metavar="ID",
-        help="subscription id to scan (repeatable; default AZURE_SUBSCRIPTION_IDS, else all visible)",
-    )
-    parser.add_argument("--vault", action="append", default=[], metavar="NAME", help="only this vault (repeatable)")
 
 
 def exit_code(result: ScanResult) -> int:
@@ -128,7 +106,7 @@ def _scan(args: argparse.Namespace, settings: Settings, out: IO[str], err: IO[st
             print(f"{PROG}: error: {exc} (or pass --no-store)", file=err)
             return EXIT_USAGE
 
-    progress = _ProgressLine(err) if args.format == "table" and err.isatty() else None
+    progress = ProgressLine(err) if args.format == "table" and err.isatty() else None
     target = ScanTarget(subscription_ids=tuple(args.subscription), vault_names=tuple(args.vault))
     try:
         outcome = run_scan(settings, clients, target=target, store=store, notify=args.notify, on_progress=progress)
@@ -164,21 +142,3 @@ def _scan(args: argparse.Namespace, settings: Settings, out: IO[str], err: IO[st
     if outcome.alert_error:
         print(f"{PROG}: warning: the alert was not delivered: {outcome.alert_error}", file=err)
     return exit_code(result)
-
-
-class _ProgressLine:
-    """A single self-overwriting status line on an interactive stderr."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        self.stream = stream
-
-    def __call__(self, progress: object) -> None:
-        done = getattr(progress, "vaults_done", 0)
-        total = getattr(progress, "vaults_total", 0)
-        certificates = getattr(progress, "certificates", 0)
-        self.stream.write(f"\rScanning vaults: {done}/{total}, {certificates} certificates read")
-        self.stream.flush()
-
-    def clear(self) -> None:
-        self.stream.write("\r\033[K")
-        self.stream.flush()

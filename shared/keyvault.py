@@ -5,7 +5,9 @@ from the list call and its issuance policy with one GET per certificate (the lis
 bounded number of GETs in flight per vault. Throttling (429, with or without Retry-After) and 5xx are
 retried by the client's retry policy (``shared.clients.ThrottlingRetryPolicy``); what still fails becomes
 a :class:`ReadError` on that certificate, so one bad certificate never stops its vault and one bad vault
-never stops the scan.
+never stops the scan. A certificate whose renewal looks stuck costs one more GET, of its pending
+operation, to say why (:func:`read_pending_operations`); remediation reads a version's X.509 issuer here
+too (:func:`ca_that_issued`).
 
 Every request goes through the ``CertificateClient``'s own pipeline (``send_request``: the challenge and
 token, retries honouring Retry-After, the shared connection pool), but the JSON is read here rather than
@@ -21,13 +23,14 @@ bearer token goes.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import logging
 import re
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,8 +41,8 @@ from azure.core.exceptions import AzureError, DecodeError, HttpResponseError
 from azure.core.rest import HttpRequest
 from azure.keyvault.certificates import CertificateClient
 
-from shared.models import Certificate, LifetimeAction, ReadError, Vault
-from shared.text import single_line
+from shared.models import Certificate, LifetimeAction, PendingOperation, ReadError, Vault
+from shared.text import clean_text, single_line
 
 log = logging.getLogger(__name__)
 
@@ -394,3 +397,88 @@ def _first_line(text: str) -> str:
     """The headline of a service message: Key Vault appends caller ids, addresses and resource ids on
     further lines, which help support but drown the reason a person reads."""
     return text.strip().splitlines()[0] if text.strip() else ""
+
+
+# --- the current version's X.509 certificate (``cer``) ----------------------------------------------------
+
+
+def ca_that_issued(cer: Any) -> str | None:
+    """The CA that issued a certificate version, from the bundle's ``cer`` (base64 DER): its X.509 issuer's
+    common name (else organisation, else the whole name) when the issuer is not the certificate's own
+    subject, ``None`` when it issued itself (what Key Vault's ``Self`` issuer makes).
+
+    Raises ``ValueError`` when ``cer`` is missing or is not a DER certificate."""
+    from cryptography import x509  # noqa: PLC0415 - only remediation reads it, and only for Self policies
+    from cryptography.x509.oid import NameOID  # noqa: PLC0415
+
+    if not isinstance(cer, str) or not cer.strip():
+        raise ValueError("the certificate came without its cer")
+    try:
+        certificate = x509.load_der_x509_certificate(base64.b64decode(cer, validate=True))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"its cer is not a DER certificate ({_first_line(str(exc)) or type(exc).__name__})") from None
+    if certificate.issuer == certificate.subject:
+        return None
+    for oid in (NameOID.COMMON_NAME, NameOID.ORGANIZATION_NAME):
+        names = certificate.issuer.get_attributes_for_oid(oid)
+        if names and str(names[0].value).strip():
+            return clean_text(str(names[0].value)).strip()
+    return clean_text(certificate.issuer.rfc4514_string()) or "an unnamed CA"
+
+
+# --- pending operations: why a renewal looks stuck --------------------------------------------------------
+
+PENDING_NOT_FOUND = "PendingCertificateNotFound"
+
+
+def read_pending_operations(
+    client: CertificateClient,
+    certificates: list[Certificate],
+    wanted: Callable[[Certificate], bool],
+    *,
+    requests_in_flight: int,
+) -> list[Certificate]:
+    """``certificates`` with :attr:`Certificate.pending` filled for those ``wanted`` says need it (the ones
+    whose renewal looks stuck): one GET each, only for those, so a healthy vault costs nothing."""
+    chosen = [i for i, c in enumerate(certificates) if c.error is None and wanted(c)]
+    if not chosen:
+        return certificates
+    result = list(certificates)
+    workers = max(1, min(requests_in_flight, len(chosen)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kv-pending") as pool:
+        operations = pool.map(lambda i: read_pending(client, certificates[i].name), chosen)
+        for index, operation in zip(chosen, operations, strict=True):
+            result[index] = dataclasses.replace(certificates[index], pending=operation)
+    return result
+
+
+def read_pending(client: CertificateClient, name: str) -> PendingOperation:
+    """``GET {vault}/certificates/{name}/pending``: the certificate's pending operation (a creation or
+    renewal request at its issuer). A 404 ``PendingCertificateNotFound`` is an answer (there is none), any
+    other failure is kept as ``read_error``: the rules then say they could not tell."""
+    request = HttpRequest("GET", f"/certificates/{quote(name, safe='')}/pending", headers=_JSON)
+    try:
+        data = _get_json(client, request)
+    except HttpResponseError as exc:
+        error = read_error(exc)
+        if exc.status_code == 404 and PENDING_NOT_FOUND.lower() in error.code.lower():
+            return PendingOperation(exists=False)
+        return PendingOperation(exists=False, read_error=error)
+    except (AzureError, ValueError) as exc:
+        return PendingOperation(exists=False, read_error=read_error(exc))
+    error_body = data.get("error")
+    error_body = error_body if isinstance(error_body, Mapping) else {}
+    return PendingOperation(
+        exists=True,
+        status=_pending_text(data.get("status")),
+        status_details=_pending_text(data.get("status_details")),
+        error_code=_pending_text(error_body.get("code")),
+        error_message=_pending_text(error_body.get("message")),
+    )
+
+
+def _pending_text(value: Any) -> str | None:
+    """Issuer text is estate text: cleaned, one line, bounded, URLs cut to their host."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return _clean(single_line(value))

@@ -159,7 +159,8 @@ class LifetimeAction:
 class PendingOperation:
     """A certificate's pending operation (``GET {vault}/certificates/{name}/pending``), read only when its
     renewal looks stuck. ``exists`` False is the service's 404 (``PendingCertificateNotFound``): no renewal
-    was even attempted. ``error`` set means the operation itself could not be read."""
+    was even attempted. ``error_code``/``error_message`` are the issuer's error on the operation;
+    ``read_error`` set means the operation itself could not be read (then nothing else is known)."""
 
     exists: bool
     status: str | None = None

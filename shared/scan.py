@@ -22,7 +22,7 @@ from typing import Any
 from shared import alerts, discovery, rules
 from shared.alerts import WebhookSender
 from shared.clients import AzureClients
-from shared.keyvault import VaultRead, read_error, read_vault, untrusted_vault_host
+from shared.keyvault import VaultRead, read_error, read_pending_operations, read_vault, untrusted_vault_host
 from shared.models import (
     Finding,
     ReadError,
@@ -106,7 +106,7 @@ def scan_estate(
         on_progress(progress)
 
     with ThreadPoolExecutor(max_workers=settings.vault_concurrency, thread_name_prefix="vault") as pool:
-        futures = [pool.submit(_read, clients, vault, settings.requests_per_vault) for vault in vaults]
+        futures = [pool.submit(_read, clients, vault, settings.requests_per_vault, started) for vault in vaults]
         for future in as_completed(futures):
             read = future.result()
             _evaluate(read, started, options, collected)
@@ -179,7 +179,7 @@ def _select(vaults: list[Vault], names: Iterable[str]) -> list[Vault]:
     return chosen
 
 
-def _read(clients: AzureClients, vault: Vault, requests_in_flight: int) -> VaultRead:
+def _read(clients: AzureClients, vault: Vault, requests_in_flight: int, now: datetime) -> VaultRead:
     if clients.settings.keyvault_verify_challenge_resource:
         # Before any client exists: a vault URI off the Key Vault domains never sees a request or a token.
         refused = untrusted_vault_host(vault.uri)
@@ -191,7 +191,15 @@ def _read(clients: AzureClients, vault: Vault, requests_in_flight: int) -> Vault
     except Exception as exc:  # noqa: BLE001 - e.g. a malformed vault URI from Resource Manager
         return VaultRead(vault=vault, error=read_error(exc))
     with client:
-        return read_vault(client, vault, requests_in_flight=requests_in_flight)
+        read = read_vault(client, vault, requests_in_flight=requests_in_flight)
+        # Why a renewal looks stuck is in its pending operation: read it for those certificates only.
+        read.certificates = read_pending_operations(
+            client,
+            read.certificates,
+            lambda certificate: rules.renewal_looks_stuck(certificate, now),
+            requests_in_flight=requests_in_flight,
+        )
+        return read
 
 
 def _evaluate(read: VaultRead, now: datetime, options: rules.RuleOptions, collected: _Collector) -> None:

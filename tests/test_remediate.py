@@ -17,20 +17,33 @@ from typing import Any
 
 import pytest
 
-from shared import cli
+import function_app
+from shared import cli, jobs
 from shared.clients import AzureClients, RetryBudget
 from shared.models import Status
-from shared.remediate import (
+from shared.remediate import apply_auto_remediation
+from shared.remediation import (
     CERTIFICATES_OFFICER,
     State,
-    apply_auto_remediation,
     plan_remediation,
     renewal_action,
+    unexplained_actions,
 )
 from shared.scan import scan_estate
 from shared.settings import Settings
 from shared.store import FindingsStore
-from tests.fakeazure import DEFAULT_IDENTITY, FakeAzure, cert, estate, fault, policy, rbac_fault, subscription, vault
+from tests.fakeazure import (
+    DEFAULT_IDENTITY,
+    FakeAzure,
+    cert,
+    estate,
+    fault,
+    lifetime_action,
+    policy,
+    rbac_fault,
+    subscription,
+    vault,
+)
 from tests.fakeazure import throttle_fault as throttle
 
 AUTO_80 = [("AutoRenew", {"lifetime_percentage": 80})]
@@ -41,10 +54,10 @@ RENEW_80_BODY = {"lifetime_actions": [{"trigger": {"lifetime_percentage": 80}, "
 PLANNED = {
     ("web-kv", "cloudconformity"),
     ("web-kv", "no-lifetime-action"),
-    ("web-kv", "notify-only"),
     ("web-kv", "renew-without-trigger"),
     ("payments-kv", "digicert-email"),
 }
+
 NEVER_PATCHED = {
     ("web-kv", "already-renews"),
     ("payments-kv", "imported-partner"),
@@ -71,12 +84,6 @@ def mixed_estate() -> dict[str, Any]:
                 cert("cloudconformity", "Self", EMAIL_3D),
                 cert("no-lifetime-action", "Self", []),
                 cert("already-renews", "Self", AUTO_80),
-                cert(
-                    "notify-only",  # an action type the SDK does not know: read tolerantly, then replaced
-                    policy_json=_policy_with_action(
-                        "notify-only", {"trigger": {"lifetime_percentage": 50}, "action": {"action_type": "Notify"}}
-                    ),
-                ),
                 cert(
                     "renew-without-trigger",
                     policy_json=_policy_with_action("renew-without-trigger", {"action": {"action_type": "AutoRenew"}}),
@@ -161,7 +168,6 @@ def test_a_dry_run_prints_the_plan_and_sends_no_patch(fake_azure, no_store_env: 
     assert "EmailContacts 3 days before expiry → AutoRenew at 80% of its lifetime" in rows["web-kv cloudconformity"]
     assert rows["web-kv cloudconformity"].rstrip().endswith("planned")
     assert "no lifetime action → AutoRenew" in rows["web-kv no-lifetime-action"]
-    assert "Notify at 50% of its lifetime → AutoRenew" in rows["web-kv notify-only"]
     assert "AutoRenew with no trigger → AutoRenew at 80%" in rows["web-kv renew-without-trigger"]
     assert "EmailContacts at 90% of its lifetime → AutoRenew" in rows["payments-kv digicert-email"]
     assert rows["payments-kv imported-partner"].rstrip().endswith("skipped")
@@ -535,7 +541,7 @@ def test_what_was_disabled_or_exempted_since_the_stored_scan_is_left_alone(
     assert exempted["outcome"] == "not needed: it is exempt now by its tag autorenew-exempt=true"
     disabled = rows[("web-kv", "no-lifetime-action")]
     assert disabled["outcome"] == "not needed: it is disabled now"
-    assert set(azure.patches) == {("web-kv", "notify-only"), ("web-kv", "renew-without-trigger")}
+    assert set(azure.patches) == {("web-kv", "renew-without-trigger")}
 
 
 def test_from_latest_without_a_stored_scan_exits_2(fake_azure, store_env: FindingsStore) -> None:
@@ -627,3 +633,209 @@ def test_the_plan_is_pure_and_leaves_out_what_is_not_non_compliant(fake_azure, n
 
 def _azure_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k in ("ARM_ENDPOINT", "KEYVAULT_VERIFY_CHALLENGE_RESOURCE")}
+
+
+# ------------------------------------------------------------------------------------------- guards
+
+
+def guarded_estate() -> dict[str, Any]:
+    """What remediation must never change, beside what it may: a certificate a public CA issued under a
+    Self policy, an Unknown issuer hidden by a zero-width space, and an exemption tag whose key has a
+    trailing space."""
+    return estate(
+        subscription(
+            "Prod",
+            vault(
+                "guard-kv",
+                cert("self-signed", "Self", EMAIL_3D),
+                cert("ca-issued", "Self", EMAIL_3D, issued_by="DigiCert Global G2 TLS RSA SHA256 2020 CA1"),
+                cert("hidden-unknown", "Unknown\u200b", EMAIL_3D),
+                cert("exempt-with-space", "Self", EMAIL_3D, tags={"autorenew-exempt ": "true"}),
+            ),
+        )
+    )
+
+
+def test_apply_changes_the_self_signed_certificate_and_refuses_the_one_a_ca_issued(
+    fake_azure, no_store_env: None
+) -> None:
+    azure = fake_azure(guarded_estate())
+
+    code, document, err = remediate_json("--apply", "--no-store")
+
+    assert code == 1, err
+    rows = by_place(document)
+    assert rows[("guard-kv", "self-signed")]["status"] == "applied"
+    assert azure.patches[("guard-kv", "self-signed")] == [RENEW_80_BODY]
+    refused = rows[("guard-kv", "ca-issued")]
+    assert refused["status"] == "refused"
+    assert refused["after"] == "unchanged"
+    assert refused["outcome"].startswith(
+        "refused: AutoRenew would issue a self-signed replacement for a certificate that CA "
+        "DigiCert Global G2 TLS RSA SHA256 2020 CA1 issued"
+    )
+    assert ("guard-kv", "ca-issued") not in azure.patches
+    stored = azure.policy("guard-kv", "ca-issued")
+    assert stored is not None
+    assert stored["lifetime_actions"][0]["action"]["action_type"] == "EmailContacts"
+
+
+def test_the_table_report_says_why_the_ca_issued_certificate_is_refused(fake_azure, no_store_env: None) -> None:
+    fake_azure(guarded_estate())
+
+    code, out, _ = run_cli("remediate", "--certificate", "ca-issued")
+
+    assert code == 1
+    row = next(line for line in out.splitlines() if "guard-kv / ca-issued" in line)
+    assert row.rstrip().endswith("refused")
+    assert "AutoRenew would issue a self-signed replacement for a certificate that CA DigiCert" in " ".join(out.split())
+    assert "Summary: 1 refused." in out
+
+
+def test_an_action_type_key_vault_does_not_define_is_never_overwritten(fake_azure, store_env: FindingsStore) -> None:
+    azure = fake_azure(
+        estate(subscription("Prod", vault("kv", cert("renew-action", "Self", EMAIL_3D), cert("odd", "Self", EMAIL_3D))))
+    )
+    code, _, err = run_cli("scan")  # stored: both only email their contacts, so both are to be changed
+    assert code == 1, err
+    # Since the scan, someone wrote lifetime actions the app cannot explain.
+    azure.set_policy(
+        "kv", "renew-action", _policy_with_action("renew-action", lifetime_action("Renew", {"days_before_expiry": 30}))
+    )
+    azure.set_policy(
+        "kv", "odd", _policy_with_action("odd", lifetime_action("EmailContacts", {"days_after_creation": 300}))
+    )
+
+    code, document, err = remediate_json("--from-latest", "--apply")
+
+    assert code == 1, err
+    rows = by_place(document)
+    assert rows[("kv", "renew-action")]["status"] == "refused"
+    assert "the action type 'Renew', which Key Vault does not define" in rows[("kv", "renew-action")]["outcome"]
+    assert "never overwrites a policy it cannot fully explain" in rows[("kv", "renew-action")]["outcome"]
+    assert rows[("kv", "odd")]["status"] == "refused"
+    assert "the trigger {'days_after_creation': 300}" in rows[("kv", "odd")]["outcome"]
+    assert azure.patches == {}
+
+    # A fresh scan, whatever its verdict on such a policy, never gets it changed either.
+    _, document, _ = remediate_json("--apply", "--no-store")
+    assert {row["status"] for row in document["plan"]} <= {"refused"}
+    assert azure.patches == {}
+    renew = azure.policy("kv", "renew-action")
+    assert renew is not None
+    assert renew["lifetime_actions"][0]["action"]["action_type"] == "Renew"
+
+
+def test_an_unknown_issuer_with_a_zero_width_space_is_never_patched(fake_azure, no_store_env: None) -> None:
+    # The fake, like a careless service, would accept AutoRenew for "Unknown\u200b": only the guard stops it.
+    azure = fake_azure(guarded_estate())
+
+    _, document, _ = remediate_json("--apply", "--no-store")
+
+    hidden = by_place(document)[("guard-kv", "hidden-unknown")]
+    assert hidden["status"] == "skipped"
+    assert hidden["outcome"].startswith("skipped: Key Vault cannot renew an Unknown-issuer certificate")
+    assert ("guard-kv", "hidden-unknown") not in azure.patches
+
+
+def test_an_exemption_tag_key_with_a_trailing_space_still_exempts(fake_azure, no_store_env: None) -> None:
+    azure = fake_azure(guarded_estate())
+
+    _, document, _ = remediate_json("--apply", "--no-store")
+
+    exempt = by_place(document).get(("guard-kv", "exempt-with-space"))
+    if exempt is not None:  # the scan may already call it exempt; then it is not in the plan at all
+        assert exempt["status"] == "not_needed"
+        assert exempt["outcome"] == "not needed: it is exempt now by its tag autorenew-exempt =true"
+    assert ("guard-kv", "exempt-with-space") not in azure.patches
+    assert set(azure.patches) == {("guard-kv", "self-signed")}
+
+
+def test_a_self_policy_whose_current_certificate_cannot_be_read_is_refused(fake_azure, no_store_env: None) -> None:
+    azure = fake_azure(estate(subscription("Prod", vault("kv", cert("a", "Self", EMAIL_3D)))))
+    with azure.lock:
+        azure.certificate("kv", "a").der = b"not a certificate"
+
+    _, document, _ = remediate_json("--apply", "--no-store")
+
+    row = by_place(document)[("kv", "a")]
+    assert row["status"] == "refused"
+    assert "cannot tell whether a CA issued it" in row["outcome"]
+    assert azure.patches == {}
+
+
+# ------------------------------------------------------------------------------------------- the limit
+
+
+def test_the_timer_with_max_auto_remediations_1_changes_one_certificate_and_lists_the_rest_as_not_attempted(
+    fake_azure, app_store_connection: str, webhook_receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    azure = fake_azure(
+        estate(
+            subscription("Prod", vault("a-kv", *(cert(n, "Self", EMAIL_3D) for n in ("a1", "a2")))),
+            subscription("Data", vault("b-kv", cert("b1", "DigiCert", EMAIL_3D))),
+        )
+    )
+    for name, value in {
+        "AUTO_REMEDIATE": "true",
+        "MAX_AUTO_REMEDIATIONS": "1",
+        "ALERT_WEBHOOK_URL": webhook_receiver.url,
+        "ALERT_WEBHOOK_KIND": "generic",
+    }.items():
+        monkeypatch.setenv(name, value)
+    function_app.context.reset()
+    try:
+        # What the timer function runs (its registration is indexed once, by tests/test_function_app.py).
+        outcome = jobs.timer_run(function_app.context)
+    finally:
+        function_app.context.reset()
+    jobs.raise_if_failed(outcome)
+
+    assert len(azure.patches) == 1
+    assert len(policy_updates(azure)) == 1
+    (digest,) = webhook_receiver.bodies
+    outcomes = {r["certificate_name"]: r["outcome"] for r in digest["remediations"]}
+    assert set(outcomes) == {"a1", "a2", "b1"}
+    changed = [name for name, outcome in outcomes.items() if outcome == "applied"]
+    assert len(changed) == 1
+    for name in set(outcomes) - set(changed):
+        assert outcomes[name].startswith("not attempted: this run reached MAX_AUTO_REMEDIATIONS (1 change per"), name
+    with FindingsStore.from_connection_string(app_store_connection) as store:
+        records = store.list_remediations()
+    assert [(r["certificate_name"], r["status"]) for r in records] == [(changed[0], "applied")]
+
+
+def test_the_demo_estate_plans_its_ca_issued_certificate_as_refused(fake_azure_demo, no_store_env: None) -> None:
+    code, document, _ = remediate_json()
+
+    assert code == 1
+    rows = by_place(document)
+    legacy = rows[("cc-webapp-key-vault", "webapp-public-legacy")]
+    assert legacy["status"] == "refused"
+    assert "CA DigiCert Global G2 TLS RSA SHA256 2020 CA1 issued" in legacy["outcome"]
+    assert rows[("cc-webapp-key-vault", "cloudconformity")]["status"] == "planned"
+    assert policy_updates(fake_azure_demo) == []
+
+
+@pytest.mark.parametrize(
+    ("raw_actions", "named"),
+    [
+        ([{"trigger": {"days_before_expiry": 30}, "action": {"action_type": "Renew"}}], ["the action type 'Renew'"]),
+        ([{"trigger": {"lifetime_percentage": "80"}, "action": {"action_type": "AutoRenew"}}], ["the trigger"]),
+        (
+            [{"trigger": {"days_before_expiry": 3, "lifetime_percentage": 80}, "action": {"action_type": "AutoRenew"}}],
+            ["the trigger"],
+        ),
+        ([{"action": {}}], ["the action type None"]),
+        ("AutoRenew", ["lifetime_actions 'AutoRenew'"]),
+        ([{"action": {"action_type": "AutoRenew"}}], []),  # no trigger: understood, it never fires
+        ([{"trigger": {"lifetime_percentage": 80}, "action": {"action_type": "autorenew"}}], []),
+        ([{"trigger": {"days_before_expiry": 3}, "action": {"action_type": "EmailContacts"}}], []),
+        (None, []),
+    ],
+)
+def test_what_remediation_cannot_explain_is_named_by_its_raw_value(raw_actions: Any, named: list[str]) -> None:
+    problems = unexplained_actions(raw_actions)
+    assert len(problems) == len(named)
+    for problem, start in zip(problems, named, strict=True):
+        assert problem.startswith(start), problem

@@ -52,8 +52,8 @@ FAULT_FIELDS = frozenset(
 )
 ESTATE_FAULT_OPS = ("subscriptions", "token")
 SUBSCRIPTION_FAULT_OPS = ("vaults", "get")
-VAULT_FAULT_OPS = ("any", "list", "list_page", "policy", "get", "patch", "update", "versions")
-CERTIFICATE_FAULT_OPS = ("any", "policy", "get", "patch", "update", "versions")
+VAULT_FAULT_OPS = ("any", "list", "list_page", "policy", "get", "patch", "update", "versions", "pending")
+CERTIFICATE_FAULT_OPS = ("any", "policy", "get", "patch", "update", "versions", "pending")
 
 _NAMESPACE = uuid.UUID("5a1c0f4e-2b7d-4e39-9c1a-8d6e5f4b3a21")
 
@@ -197,8 +197,15 @@ def cert(
     subject: str | None = None,
     fault: Mapping[str, Any] | None = None,
     policy_json: Mapping[str, Any] | None = None,
+    issued_by: str | None = None,
+    pending: Mapping[str, Any] | None = None,
 ) -> Json:
-    """A certificate spec. Without any time, it expires in 200 days; ``policy_json`` replaces the policy."""
+    """A certificate spec. Without any time, it expires in 200 days; ``policy_json`` replaces the policy.
+
+    ``issued_by``: the X.509 issuer (common name) of the current version's DER certificate; without it the
+    certificate issued itself, as Key Vault's ``Self`` issuer makes it. ``pending``: its pending operation
+    (``GET /certificates/{name}/pending``) as ``{"status", "status_details", "error": {"code", "message"}}``;
+    without it the fake answers 404 ``PendingCertificateNotFound``, as Key Vault does when there is none."""
     spec: Json = {"name": name, "enabled": enabled}
     if tags:
         spec["tags"] = dict(tags)
@@ -220,6 +227,10 @@ def cert(
     )
     if fault:
         spec["fault"] = copy.deepcopy(dict(fault))
+    if issued_by:
+        spec["issued_by"] = issued_by
+    if pending is not None:
+        spec["pending"] = copy.deepcopy(dict(pending))
     return spec
 
 
@@ -575,6 +586,10 @@ class Certificate:
     der: bytes | None = None
     # Attributes sent as they are in the list item, over the computed ones: malformed list data in tests.
     list_attributes: Json = field(default_factory=dict)
+    # The CA named as the X.509 issuer of the current version (None: it issued itself, as ``Self`` does).
+    issued_by: str | None = None
+    # The pending operation (``GET .../pending``), None when there is none (404 PendingCertificateNotFound).
+    pending: Json | None = None
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any], vault_name: str, now: dt.datetime, synthetic: bool) -> Certificate:
@@ -620,6 +635,8 @@ class Certificate:
             content_type=spec.get("content_type", "application/x-pkcs12"),
             recovery_level=spec.get("recovery_level", "Recoverable+Purgeable"),
             list_attributes=dict(spec.get("list_attributes") or {}),
+            issued_by=spec.get("issued_by"),
+            pending=copy.deepcopy(dict(spec["pending"])) if spec.get("pending") is not None else None,
         )
         if synthetic:
             certificate.thumbprint = hashlib.sha256(f"{vault_name}/{name}/{version}".encode()).digest()[:20]

@@ -72,6 +72,8 @@ from .wire import (
     keyvault_skiptoken,
     keyvault_skiptoken_offset,
     mint_token,
+    pending_not_found,
+    pending_operation,
     policy_json,
     subscription_json,
     vault_resource,
@@ -105,7 +107,7 @@ class RecordedRequest:
 
     ``service``: ``"keyvault"``, ``"arm"`` or ``"identity"``. ``operation``: ``list_certificates``,
     ``get_certificate``, ``get_policy``, ``update_policy``, ``update_certificate``, ``list_versions``,
-    ``challenge`` (the unauthenticated first request), ``list_subscriptions``, ``get_subscription``,
+    ``get_pending``, ``challenge`` (the unauthenticated first request), ``list_subscriptions``, ``get_subscription``,
     ``list_vaults``, ``get_vault``, ``list_resources``, ``token``, ``unauthorized``, ``unknown``.
     ``identity``: ``oid``/``appid``/``tid``/``upn`` claims of the bearer token (or of the token issued).
     """
@@ -867,6 +869,7 @@ class FakeAzure:
             ("GET", 3, "policy"): ("get_policy", "policy"),
             ("PATCH", 3, "policy"): ("update_policy", "patch"),
             ("GET", 3, "versions"): ("list_versions", "versions"),
+            ("GET", 3, "pending"): ("get_pending", "pending"),
         }.get((method, len(parts), tail[0] if tail else ""), ("unknown", ""))
         if parts and parts[0].lower() == "certificates" and len(parts) == 3 and method == "GET" and not fault_op:
             operation, fault_op = "get_certificate", "get"  # a specific version
@@ -957,6 +960,8 @@ class FakeAzure:
                 outcome.response = Response.json(404, keyvault_error("PolicyNotFound", message), headers)
             else:
                 outcome.response = Response.json(200, rendered, headers)
+        elif operation == "get_pending":
+            outcome.response = self._pending(base, certificate, headers)
         elif operation == "update_policy":
             outcome.response = self._update_policy(base, certificate, request, headers)
         else:
@@ -1033,6 +1038,13 @@ class FakeAzure:
         self._throttle_streaks[key] = streak + 1
         # As Key Vault throttles: 429 Throttled without Retry-After (vcsjones/AzureSignTool#219).
         return Response.json(429, keyvault_error("Throttled", KEYVAULT_THROTTLED_MESSAGE), self._keyvault_headers())
+
+    def _pending(self, base: str, certificate: Certificate, headers: list[tuple[str, str]]) -> Response:
+        """The certificate's pending operation, or 404 ``PendingCertificateNotFound`` when it has none."""
+        operation = pending_operation(base, certificate)
+        if operation is None:
+            return Response.json(404, pending_not_found(certificate.name), headers)
+        return Response.json(200, operation, headers)
 
     def _bad_parameter(self, message: str, headers: list[tuple[str, str]]) -> Response:
         return Response.json(400, keyvault_error("BadParameter", message), headers)

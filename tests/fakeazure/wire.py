@@ -61,21 +61,44 @@ def _subject_name(subject: str) -> x509.Name:
         return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject[:64] or "certificate")])
 
 
+_ca_keys: dict[str, ec.EllipticCurvePrivateKey] = {}
+
+
+def _ca_key(name: str) -> ec.EllipticCurvePrivateKey:
+    """One signing key per CA name, so every certificate a CA issues chains to the same key."""
+    with _signing_key_lock:
+        if name not in _ca_keys:
+            _ca_keys[name] = ec.generate_private_key(ec.SECP256R1())
+        return _ca_keys[name]
+
+
 def certificate_der(certificate: Certificate) -> bytes:
-    """A self-signed DER certificate with the certificate's subject and validity (cached)."""
+    """A DER certificate with the certificate's subject and validity (cached): self-signed (issuer = subject,
+    what Key Vault's ``Self`` issuer makes), or issued by the CA named in ``issued_by`` (its X.509 issuer
+    is that CA's name and the CA's key signs it, as a public CA's certificate imported into a vault)."""
     if certificate.der is None:
         key = _key()
         name = _subject_name(certificate.subject)
         serial = int.from_bytes(hashlib.sha256(certificate.version.encode()).digest()[:15], "big") | 1
+        issuer, signer = name, key
+        if certificate.issued_by:
+            issuer = x509.Name(
+                [
+                    x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, certificate.issued_by.split()[0] + " Inc"),
+                    x509.NameAttribute(NameOID.COMMON_NAME, certificate.issued_by[:64]),
+                ]
+            )
+            signer = _ca_key(certificate.issued_by)
         built = (
             x509.CertificateBuilder()
             .subject_name(name)
-            .issuer_name(name)
+            .issuer_name(issuer)
             .public_key(key.public_key())
             .serial_number(serial)
             .not_valid_before(certificate.not_before)
             .not_valid_after(certificate.expires_on)
-            .sign(key, hashes.SHA256())
+            .sign(signer, hashes.SHA256())
         )
         certificate.der = built.public_bytes(serialization.Encoding.DER)
     return certificate.der
@@ -171,6 +194,57 @@ def certificate_bundle(base_url: str, certificate: Certificate) -> Json:
     if certificate.tags:
         bundle["tags"] = dict(certificate.tags)
     return bundle
+
+
+def pending_operation(base_url: str, certificate: Certificate) -> Json | None:
+    """``GET /certificates/{name}/pending``: the certificate's pending operation, or None (then 404
+    ``PendingCertificateNotFound``).
+
+    Shapes from sources we did not write: the recorded live traffic of Azure/azure-sdk-for-python
+    (``sdk/keyvault/azure-keyvault-certificates/tests/recordings/test_certificates_client.pyTestCertificate
+    Clienttest_async_request_cancellation_and_deletion[7.3].json``: ``id``, ``issuer``, ``csr``,
+    ``cancellation_requested``, ``status`` ``inProgress``, ``status_details``, ``request_id``; and the 404
+    ``{"error": {"code": "PendingCertificateNotFound", "message": "Pending certificate not found: <name>"}}``)
+    and Microsoft's "Monitor and manage certificate creation" (MicrosoftDocs/azure-docs,
+    ``articles/key-vault/create-certificate-scenarios.md``: ``completed`` with ``target``, ``failed`` with
+    ``error`` {``code``, ``message``}, whose code is e.g. "Certificate issuer error")."""
+    spec = certificate.pending
+    if spec is None:
+        return None
+    issuer = "Self"
+    if isinstance(certificate.policy, Mapping) and isinstance(certificate.policy.get("issuer"), Mapping):
+        issuer = str(certificate.policy["issuer"].get("name") or "Self")
+    request_id = spec.get("request_id") or hashlib.sha256(f"{certificate.name}/pending".encode()).hexdigest()[:32]
+    body: Json = {
+        "id": f"{base_url}certificates/{certificate.name}/pending",
+        "issuer": {"name": issuer},
+        "csr": base64.b64encode(_csr_der(certificate)).decode(),
+        "cancellation_requested": bool(spec.get("cancellation_requested", False)),
+        "status": spec.get("status", "inProgress"),
+    }
+    if "status_details" in spec:
+        body["status_details"] = spec["status_details"]
+    elif body["status"] == "inProgress":
+        body["status_details"] = (
+            "Pending certificate created. Certificate request is in progress. This may take some time based on "
+            "the issuer provider. Please check again later."
+        )
+    body["request_id"] = request_id
+    if spec.get("error") is not None:
+        body["error"] = dict(spec["error"])
+    if body["status"] == "completed":
+        body["target"] = f"{base_url}certificates/{certificate.name}"
+    return body
+
+
+def _csr_der(certificate: Certificate) -> bytes:
+    """A real certificate signing request for the certificate's subject (what ``csr`` carries)."""
+    request = x509.CertificateSigningRequestBuilder().subject_name(_subject_name(certificate.subject))
+    return request.sign(_key(), hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+
+
+def pending_not_found(name: str) -> Json:
+    return keyvault_error("PendingCertificateNotFound", f"Pending certificate not found: {name}")
 
 
 def keyvault_error(code: str, message: str, inner_code: str | None = None) -> Json:

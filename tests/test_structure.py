@@ -1,0 +1,108 @@
+"""The shape of shared/: no module imports one that imports it back, directly or through others.
+
+A cycle is how remediation once borrowed the command line's private helpers while the command line
+imported remediation: each half could only be read, and loaded, with the other. Every import counts here,
+the ones inside functions and behind ``TYPE_CHECKING`` too, since a reader follows those as well.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SHARED = Path(__file__).resolve().parent.parent / "shared"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(SHARED.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path, modules: set[str]) -> set[str]:
+    """The shared modules that ``path`` imports (``from shared import x`` names module x when x is one)."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")
+                anchor = anchor[: len(anchor) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            targets = [base, *(f"{base}.{alias.name}" for alias in node.names)]
+        else:
+            continue
+        for target in targets:
+            module = target
+            while module and module not in modules:
+                module = module.rpartition(".")[0]
+            if module and module != name and not name.startswith(f"{module}."):
+                found.add(module)
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    paths = sorted(SHARED.rglob("*.py"))
+    modules = {module_name(p) for p in paths}
+    return {module_name(p): imports_of(p, modules) for p in paths}
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle as a path that ends where it starts, or None."""
+    state: dict[str, str] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = "open"
+        stack.append(node)
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == "open":
+                return [*stack[stack.index(target) :], target]
+            if target not in state:
+                cycle = visit(target)
+                if cycle:
+                    return cycle
+        stack.pop()
+        state[node] = "done"
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            cycle = visit(node)
+            if cycle:
+                return cycle
+    return None
+
+
+def test_no_module_in_shared_imports_one_that_imports_it_back() -> None:
+    graph = import_graph()
+    assert {"shared.cli", "shared.remediate", "shared.alerts"} <= set(graph)  # the walk found the package
+    cycle = find_cycle(graph)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+def test_the_cycle_finder_finds_a_cycle_through_three_modules() -> None:
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_the_remediation_plan_is_pure_and_its_rendering_does_no_io() -> None:
+    graph = import_graph()
+    io_modules = {"shared.keyvault", "shared.clients", "shared.store", "shared.scan", "shared.remediation_apply"}
+
+    def reachable(start: str) -> set[str]:
+        seen: set[str] = set()
+        todo = [start]
+        while todo:
+            for target in graph.get(todo.pop(), ()):
+                if target not in seen:
+                    seen.add(target)
+                    todo.append(target)
+        return seen
+
+    assert not reachable("shared.remediation") & io_modules
+    assert not reachable("shared.rules") & io_modules
+    assert not reachable("shared.remediationreport") & (io_modules - {"shared.remediation_apply"})
