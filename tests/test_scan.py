@@ -206,7 +206,7 @@ def test_throttling_and_transient_errors_are_retried_honouring_retry_after(fake_
     assert len(azure.requests.where(operation="get_policy", certificate="flaky")) == 2
 
 
-def test_an_action_type_the_sdk_does_not_know_is_judged_not_dropped(fake_azure) -> None:
+def test_an_action_type_key_vault_does_not_define_is_not_assessed_naming_it(fake_azure) -> None:
     odd_policy = {
         "issuer": {"name": "Self"},
         "x509_props": {"validity_months": 12},
@@ -223,10 +223,14 @@ def test_an_action_type_the_sdk_does_not_know_is_judged_not_dropped(fake_azure) 
     )
     code, document = scan_json()
     findings = {f["certificate_name"]: f for f in document["findings"] if f["rule_id"] == "KeyVault-006"}
-    assert findings["odd-action"]["status"] == "non_compliant"
-    assert "RenewAndPray (10 days before expiry)" in findings["odd-action"]["reason"]
-    assert findings["shapeless"]["status"] in ("non_compliant", "not_assessed")
-    assert code == 1
+    assert findings["odd-action"]["status"] == "not_assessed"
+    assert findings["odd-action"]["error_code"] == "UnsupportedPolicy"
+    assert 'the action type "RenewAndPray"' in findings["odd-action"]["reason"]
+    assert findings["shapeless"]["status"] == "not_assessed"
+    assert 'lifetime_actions "AutoRenew"' in findings["shapeless"]["reason"]
+    expiry = {f["certificate_name"]: f["status"] for f in document["findings"] if f["rule_id"] == "CertificateExpiry"}
+    assert expiry == {"odd-action": "compliant", "shapeless": "compliant"}, "the expiry is still judged"
+    assert code == 3
 
 
 def test_a_malformed_list_item_is_not_assessed_and_its_neighbours_are_judged(fake_azure) -> None:
