@@ -115,7 +115,7 @@ _WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
 def whole_number(query: Query, name: str, default: int, low: int, high: int) -> int:
     """A whole number parameter, ASCII digits only: ``²`` and ``٣`` are digits to ``str.isdigit`` but not
     to ``int``, and a 5,000-digit number is past what ``int()`` converts; every such value is a 400."""
-    raw = _one(query, name, str(default))
+    raw = _one(query, name, str(default)) if query.get(name, True) else ""  # present but empty: bad too
     number = int(raw) if _WHOLE_NUMBER.fullmatch(raw) else None
     if number is None or not low <= number <= high:
         raise BadRequest("InvalidParameter", f"{name} must be a whole number from {low} to {high}; got {shown(raw)!r}.")
