@@ -586,3 +586,62 @@ def test_a_missing_azurite_says_to_run_npm_ci(monkeypatch: pytest.MonkeyPatch) -
 def test_purge_refuses_a_retention_below_one_day(findings_store: FindingsStore) -> None:
     with pytest.raises(StoreError, match="at least one day"):
         findings_store.purge(0)
+
+
+# --- manual posts: POST /api/alerts at most once per window ----------------------------------------------------
+
+
+def test_a_scan_posted_by_hand_four_minutes_ago_waits_six_more(findings_store: FindingsStore) -> None:
+    result = scan_result()
+    findings_store.save(result)
+    scan_id = result.scan.id
+    window = timedelta(minutes=10)
+
+    assert findings_store.claim_manual_post(scan_id, now=T0, window=window) is None
+    assert findings_store.claim_manual_post(scan_id, now=T0 + timedelta(minutes=4), window=window) == timedelta(
+        minutes=6
+    )
+    assert findings_store.claim_manual_post(scan_id, now=T0 + timedelta(minutes=10), window=window) is None
+    assert findings_store.claim_manual_post(scan_id, now=T0 + timedelta(minutes=11), window=window) == timedelta(
+        minutes=9
+    )
+    latest = findings_store.latest()
+    assert latest is not None
+    assert latest.findings == result.findings, "marking the post changes nothing else"
+
+
+def test_a_post_that_delivered_nothing_can_be_repeated_at_once(findings_store: FindingsStore) -> None:
+    result = scan_result()
+    findings_store.save(result)
+    window = timedelta(minutes=10)
+    assert findings_store.claim_manual_post(result.scan.id, now=T0, window=window) is None
+
+    findings_store.release_manual_post(result.scan.id, claimed_at=T0 - timedelta(seconds=1))  # not its claim
+    assert findings_store.claim_manual_post(result.scan.id, now=T0 + timedelta(minutes=1), window=window) is not None
+    findings_store.release_manual_post(result.scan.id, claimed_at=T0)
+    assert findings_store.claim_manual_post(result.scan.id, now=T0 + timedelta(minutes=1), window=window) is None
+
+
+def test_two_posts_at_once_cannot_both_claim_the_scan(findings_store: FindingsStore) -> None:
+    result = scan_result()
+    findings_store.save(result)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(
+            pool.map(
+                lambda _: findings_store.claim_manual_post(result.scan.id, now=T0, window=timedelta(minutes=10)),
+                range(4),
+            )
+        )
+    assert answers.count(None) == 1
+
+
+def test_the_same_problem_recorded_twice_is_one_line(findings_store: FindingsStore) -> None:
+    result = scan_result()
+    findings_store.save(result)
+    for _ in range(3):
+        findings_store.record_problem(result.scan.id, "The alert webhook failed: HTTP 400")
+    findings_store.record_problem(result.scan.id, "The alert webhook failed: HTTP 500")
+    stored = findings_store.get(result.scan.id)
+    assert stored is not None
+    assert stored.scan.problems.count("The alert webhook failed: HTTP 400") == 1
+    assert "The alert webhook failed: HTTP 500" in stored.scan.problems
