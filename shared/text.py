@@ -91,6 +91,9 @@ def _log_argument(value: Any) -> Any:
         return single_line(value)
     if value is None or isinstance(value, int | float):
         return value  # %d and %.1f need the number itself
-    text = str(value)
+    try:
+        text = str(value)
+    except Exception:  # noqa: BLE001 - a log line must never raise; the formatter will say what it can
+        return value
     cleaned = single_line(text)
     return value if cleaned == text else cleaned

@@ -559,3 +559,11 @@ def test_a_connection_string_the_sdk_refuses_exits_2_naming_the_setting(fake_azu
     assert out == ""
     assert f"Setting {name}: " in err
     assert "SECRET" not in err
+
+
+def test_a_vault_name_from_resource_manager_with_a_bidirectional_override_is_shown_clean(fake_azure) -> None:
+    fake_azure(estate(subscription("Prod", vault("kv-\u202eodd", cert("a"), resource_group="rg-\u202eodd"))))
+    code, document = scan_json()
+    assert code == 0
+    assert {f["vault_name"] for f in document["findings"]} == {"kv-odd"}
+    assert all("\u202e" not in (f["vault_id"] or "") for f in document["findings"])
