@@ -17,10 +17,12 @@ from shared import api, jobs
 from shared.runtime import AppContext
 from shared.settings import SettingsError
 from shared.store import StoreError
+from shared.text import SINGLE_LINE_LOGS
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 context = AppContext()
 log = logging.getLogger("autorenew_guard")
+log.addFilter(SINGLE_LINE_LOGS)  # estate text in a log line (a summary, an error) cannot forge another line
 
 
 @app.timer_trigger(schedule="%SCAN_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True)
@@ -60,20 +62,30 @@ def _query(req: func.HttpRequest) -> api.Query:
 
 def _respond(handler: Callable[[], api.ApiResponse]) -> func.HttpResponse:
     """The one place that turns failures into JSON errors: a bad setting, an unreachable store, or a bug
-    (logged with its traceback, answered without one)."""
+    (logged with its traceback, answered without one). Building the response and encoding its body happen
+    inside too, so no failure is ever the host's own error page."""
     try:
-        response = handler()
-    except SettingsError as exc:
-        log.error("Configuration error: %s", exc)
-        response = api.error(500, "ConfigurationError", str(exc))
-    except StoreError as exc:
-        log.error("Findings store unavailable: %s", exc)
-        response = api.error(503, "StoreUnavailable", str(exc))
+        try:
+            response = handler()
+        except SettingsError as exc:
+            log.error("Configuration error: %s", exc)
+            response = api.error(500, "ConfigurationError", str(exc))
+        except StoreError as exc:
+            log.error("Findings store unavailable: %s", exc)
+            if exc.code == "ConfigurationError":  # e.g. a connection string the SDK refuses: a setting to fix
+                response = api.error(500, "ConfigurationError", str(exc))
+            else:
+                response = api.error(503, "StoreUnavailable", str(exc))
+        return _http(response)
     except Exception:
         log.exception("Unhandled error")
-        response = api.error(500, "InternalError", "Something went wrong; the details are in the function's logs.")
+        return _http(api.error(500, "InternalError", "Something went wrong; the details are in the function's logs."))
+
+
+def _http(response: api.ApiResponse) -> func.HttpResponse:
+    # Encoded here, strictly: text that is not valid Unicode fails inside _respond's handling, not in the host.
     return func.HttpResponse(
-        body=response.body,
+        body=response.body.encode("utf-8"),
         status_code=response.status,
         mimetype=response.mimetype,
         headers=dict(response.headers),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from shared.models import RULE_IDS, Finding, ScanResult, Status, sort_by_severity, utcnow
+from shared.text import single_line
 
 # Parameters the platform adds (the function key) and that must never count as unknown or be echoed.
 PLATFORM_PARAMETERS = frozenset({"code"})
@@ -86,7 +88,15 @@ def check_names(query: Query, allowed: Iterable[str]) -> None:
     unknown = sorted(set(query) - allowed_set)
     if unknown:
         choices = ", ".join(sorted(set(allowed))) or "none"
-        raise BadRequest("UnknownParameter", f"Unknown query parameter {', '.join(unknown)}; allowed: {choices}.")
+        names = ", ".join(shown(name) for name in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+        raise BadRequest("UnknownParameter", f"Unknown query parameter {names}; allowed: {choices}.")
+
+
+def shown(value: str, limit: int = 40) -> str:
+    """What an error message repeats of a caller's value: one clean line, at most ``limit`` characters
+    (a 5,000-digit ``limit`` is answered in one short line)."""
+    value = single_line(value)
+    return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
 def _one(query: Query, name: str, default: str, choices: Iterable[str] | None = None) -> str:
@@ -95,8 +105,21 @@ def _one(query: Query, name: str, default: str, choices: Iterable[str] | None = 
         raise BadRequest("InvalidParameter", f"Give {name} once.")
     value = values[0]
     if choices is not None and value not in choices:
-        raise BadRequest("InvalidParameter", f"{name} must be one of {', '.join(choices)}; got {value!r}.")
+        raise BadRequest("InvalidParameter", f"{name} must be one of {', '.join(choices)}; got {shown(value)!r}.")
     return value
+
+
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
+
+
+def whole_number(query: Query, name: str, default: int, low: int, high: int) -> int:
+    """A whole number parameter, ASCII digits only: ``²`` and ``٣`` are digits to ``str.isdigit`` but not
+    to ``int``, and a 5,000-digit number is past what ``int()`` converts; every such value is a 400."""
+    raw = _one(query, name, str(default)) if query.get(name, True) else ""  # present but empty: bad too
+    number = int(raw) if _WHOLE_NUMBER.fullmatch(raw) else None
+    if number is None or not low <= number <= high:
+        raise BadRequest("InvalidParameter", f"{name} must be a whole number from {low} to {high}; got {shown(raw)!r}.")
+    return number
 
 
 def handle(action: Callable[[], ApiResponse]) -> ApiResponse:
@@ -141,14 +164,14 @@ def _finding_filters(query: Query) -> dict[str, set[str]]:
         if not values:
             continue
         if name == "status":
-            bad = [v for v in values if v not in {s.value for s in Status}]
+            bad = [shown(v) for v in values if v not in {s.value for s in Status}][:5]
             if bad:
                 raise BadRequest(
                     "InvalidParameter",
                     f"Unknown status {', '.join(bad)}; use {', '.join(s.value for s in Status)}.",
                 )
         elif name == "rule_id":
-            bad = [v for v in values if v not in RULE_IDS]
+            bad = [shown(v) for v in values if v not in RULE_IDS][:5]
             if bad:
                 raise BadRequest("InvalidParameter", f"Unknown rule_id {', '.join(bad)}; use {', '.join(RULE_IDS)}.")
         elif name == "subscription_id":
@@ -173,7 +196,9 @@ def _matches(finding: Finding, filters: Mapping[str, set[str]]) -> bool:
 
 def findings_csv(findings: Iterable[Finding]) -> str:
     """One row per finding. Cells that a spreadsheet would run as a formula are prefixed with ``'``:
-    names and reasons come from the estate, and whoever controls a certificate name controls the cell."""
+    names and reasons come from the estate, and whoever controls a certificate name controls the cell.
+    That covers cells starting with ``= + - @`` and with any whitespace (a spreadsheet trims a leading
+    space, tab, CR or LF and then reads the formula behind it)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
@@ -186,7 +211,7 @@ def findings_csv(findings: Iterable[Finding]) -> str:
 def _csv_cell(value: Any) -> Any:
     if value is None:
         return ""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    if isinstance(value, str) and (value[:1] in ("=", "+", "-", "@") or value[:1].isspace()):
         return "'" + value
     return value
 
@@ -197,10 +222,8 @@ def _csv_cell(value: Any) -> Any:
 def list_scans(scans: Callable[[int], list[Any]], query: Query) -> ApiResponse:
     def action() -> ApiResponse:
         check_names(query, ("limit",))
-        raw = _one(query, "limit", "30")
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_SCANS:
-            raise BadRequest("InvalidParameter", f"limit must be a whole number from 1 to {MAX_SCANS}; got {raw!r}.")
-        return json_response(200, {"scans": [scan.to_dict() for scan in scans(int(raw))]})
+        limit = whole_number(query, "limit", 30, 1, MAX_SCANS)
+        return json_response(200, {"scans": [scan.to_dict() for scan in scans(limit)]})
 
     return handle(action)
 

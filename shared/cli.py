@@ -94,9 +94,13 @@ def _scan(args: argparse.Namespace, settings: Settings, out: IO[str], err: IO[st
     from shared.scan import ScanTarget, ScanTargetError, run_scan  # noqa: PLC0415
     from shared.store import FindingsStore, StoreError  # noqa: PLC0415
 
-    if args.notify and not settings.alert_webhook_url:
+    # A webhook whose Key Vault reference did not resolve is the platform's state, not a typo (SPEC §4):
+    # --notify then scans, stores and prints as usual, and says on stderr why nothing was posted.
+    alerts_off = settings.alert_setting_error if args.notify else None
+    if args.notify and not alerts_off and not settings.alert_webhook_url:
         print(f"{PROG}: error: --notify needs the setting ALERT_WEBHOOK_URL", file=err)
         return EXIT_USAGE
+    notify = bool(args.notify and not alerts_off)
     clients = AzureClients(settings)
     store = None
     if not args.no_store:
@@ -109,7 +113,7 @@ def _scan(args: argparse.Namespace, settings: Settings, out: IO[str], err: IO[st
     progress = ProgressLine(err) if args.format == "table" and err.isatty() else None
     target = ScanTarget(subscription_ids=tuple(args.subscription), vault_names=tuple(args.vault))
     try:
-        outcome = run_scan(settings, clients, target=target, store=store, notify=args.notify, on_progress=progress)
+        outcome = run_scan(settings, clients, target=target, store=store, notify=notify, on_progress=progress)
     except ScanTargetError as exc:
         if progress:
             progress.clear()
@@ -141,4 +145,6 @@ def _scan(args: argparse.Namespace, settings: Settings, out: IO[str], err: IO[st
         return EXIT_USAGE
     if outcome.alert_error:
         print(f"{PROG}: warning: the alert was not delivered: {outcome.alert_error}", file=err)
+    if alerts_off:
+        print(f"{PROG}: warning: --notify: nothing was posted, the alerts are off. {alerts_off}", file=err)
     return exit_code(result)

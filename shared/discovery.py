@@ -12,8 +12,10 @@ from dataclasses import dataclass
 
 from shared.clients import AzureClients
 from shared.models import Vault
+from shared.text import SINGLE_LINE_LOGS, single_line
 
 log = logging.getLogger(__name__)
+log.addFilter(SINGLE_LINE_LOGS)  # estate text in log arguments cannot forge a line
 
 _RESOURCE_GROUP = re.compile(r"/resourceGroups/([^/]+)/", re.IGNORECASE)
 
@@ -38,27 +40,41 @@ def list_subscriptions(clients: AzureClients) -> list[Subscription]:
             log.info("Skipping subscription %s in state %s", item.subscription_id, state)
             continue
         if item.subscription_id:
-            found.append(Subscription(id=item.subscription_id, display_name=item.display_name, state=state or None))
+            found.append(
+                Subscription(
+                    id=single_line(item.subscription_id),
+                    display_name=_clean(item.display_name),
+                    state=single_line(state) or None,
+                )
+            )
     return found
+
+
+def _clean(value: str | None) -> str | None:
+    """One clean line (no lone surrogate, control or bidirectional character), or None when empty."""
+    return (single_line(value).strip() or None) if isinstance(value, str) else None
 
 
 def list_vaults(clients: AzureClients, subscription_id: str) -> list[Vault]:
     """Every Key Vault of one subscription (all pages). Raises the SDK's exception on failure."""
     vaults = []
     for item in clients.vaults(subscription_id).vaults.list_by_subscription():
-        uri = item.properties.vault_uri if item.properties else None
-        if not item.name or not uri:
-            log.warning("Skipping vault %s in subscription %s: it has no vault URI", item.name, subscription_id)
+        # Names from Resource Manager are estate text: cleaned here, where they enter the app.
+        name = _clean(item.name)
+        uri = _clean(item.properties.vault_uri if item.properties else None)
+        if not name or not uri:
+            log.warning("Skipping vault %s in subscription %s: it has no vault URI", name, subscription_id)
             continue
-        match = _RESOURCE_GROUP.search(item.id or "")
+        resource_id = _clean(item.id)
+        match = _RESOURCE_GROUP.search(resource_id or "")
         vaults.append(
             Vault(
                 subscription_id=subscription_id,
-                name=item.name,
+                name=name,
                 uri=uri,
-                resource_id=item.id,
+                resource_id=resource_id,
                 resource_group=match.group(1) if match else None,
-                location=item.location,
+                location=_clean(item.location),
             )
         )
     return vaults

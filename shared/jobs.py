@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+import math
+from datetime import datetime, timedelta
 from functools import partial
 
 from shared import alerts, api
-from shared.models import ScanStatus
+from shared.models import ScanStatus, utcnow
 from shared.remediate import apply_auto_remediation
 from shared.runtime import AppContext
 from shared.scan import RunOutcome, run_scan
+from shared.store import FindingsStore, StoreError
+from shared.text import SINGLE_LINE_LOGS
+
+log = logging.getLogger(__name__)
+log.addFilter(SINGLE_LINE_LOGS)
+
+# POST /api/alerts posts a scan at most once per window (SPEC §4: 429 with Retry-After within 10 minutes).
+REPOST_WINDOW_MINUTES = 10
+REPOST_WINDOW = timedelta(minutes=REPOST_WINDOW_MINUTES)
 
 
 class ScanFailedError(RuntimeError):
@@ -22,7 +34,24 @@ def timer_run(context: AppContext) -> RunOutcome:
     clients = context.clients
     store = context.store
     remediator = partial(apply_auto_remediation, settings, clients, store=store) if settings.auto_remediate else None
-    return run_scan(settings, clients, store=store, notify=bool(settings.alert_webhook_url), remediate=remediator)
+    outcome = run_scan(settings, clients, store=store, notify=bool(settings.alert_webhook_url), remediate=remediator)
+    if settings.alert_setting_error:
+        # A bad alert setting stops only the alerts: the scan ran and is stored; say why nothing was posted.
+        _record_alert_setting_error(outcome, store, settings.alert_setting_error)
+    return outcome
+
+
+def _record_alert_setting_error(outcome: RunOutcome, store: FindingsStore, problem: str) -> None:
+    log.error("No alert was posted: %s", problem)
+    scan = outcome.result.scan
+    if problem not in scan.problems:
+        scan.problems.append(problem)
+    outcome.alert_error = outcome.alert_error or problem
+    if outcome.stored:
+        try:
+            store.record_problem(scan.id, problem)
+        except StoreError as exc:
+            log.error("Could not record the alert setting problem on scan %s: %s", scan.id, exc)
 
 
 def summary(outcome: RunOutcome) -> str:
@@ -61,14 +90,33 @@ def post_alerts(context: AppContext, query: api.Query) -> api.ApiResponse:
     def action() -> api.ApiResponse:
         api.check_names(query, ())
         settings = context.settings
+        if settings.alert_setting_error:
+            return api.error(500, "ConfigurationError", settings.alert_setting_error)
         if not settings.alert_webhook_url:
             return api.error(409, "NoWebhook", "No webhook is configured: set ALERT_WEBHOOK_URL first.")
         store = context.store
         latest = store.latest()
         if latest is None:
             return api.error(404, "NoScan", "No scan has finished yet; there is nothing to post.")
+        claimed_at = utcnow()
+        left = store.claim_manual_post(latest.scan.id, now=claimed_at, window=REPOST_WINDOW)
+        if left is not None:
+            seconds = max(1, math.ceil(left.total_seconds()))
+            return api.json_response(
+                429,
+                {
+                    "error": {
+                        "code": "AlreadyPosted",
+                        "message": f"Scan {latest.scan.id} was posted less than {REPOST_WINDOW_MINUTES} minutes "
+                        f"ago; try again in {seconds} seconds, or wait for the next scan.",
+                    }
+                },
+                headers={"Retry-After": str(seconds)},
+            )
         previous = store.previous(latest.scan.id)
         delivery = alerts.notify(settings, latest, previous=previous, force=True)
+        if delivery is None or not delivery.delivered:
+            _release(store, latest.scan.id, claimed_at)  # nothing reached the channel: posting again is fine
         if delivery is None:  # the webhook is set (checked above), so there was simply nothing to post
             return api.json_response(200, {"scan_id": latest.scan.id, "messages": 0, "delivered": 0})
         if delivery.error:
@@ -79,3 +127,10 @@ def post_alerts(context: AppContext, query: api.Query) -> api.ApiResponse:
         )
 
     return api.handle(action)
+
+
+def _release(store: FindingsStore, scan_id: str, claimed_at: datetime) -> None:
+    try:
+        store.release_manual_post(scan_id, claimed_at=claimed_at)
+    except StoreError as exc:
+        log.warning("Could not clear the posted mark of scan %s: %s", scan_id, exc)

@@ -12,9 +12,15 @@ too (:func:`ca_that_issued`).
 Every request goes through the ``CertificateClient``'s own pipeline (``send_request``: the challenge and
 token, retries honouring Retry-After, the shared connection pool), but the JSON is read here rather than
 by the SDK's models: that deserialisation was about 30 % of the scan's CPU (docs/BENCHMARKS.md). It is
-also more tolerant: an action type the SDK's enum does not know is reported as what it is ("none of
-which renews it") instead of as "could not read", and a list item with malformed attributes is
-``not_assessed`` instead of breaking its vault.
+also more tolerant: an action type the SDK's enum does not know, or a trigger that is neither days nor
+a percentage, is kept with its raw value (the rules call it ``not_assessed`` and say what it is) instead
+of failing the read, and a list item with malformed attributes is ``not_assessed`` instead of breaking
+its vault. A policy that cannot be read at all is the certificate's ``policy_error``: its expiry, from
+the list, is still judged.
+
+Service text is untrusted: every parsed body and error message is cleaned (``shared.text``) here, where
+it enters the app, so no later step (a terminal, an HTTP body, Table Storage, a chat card) can fail on
+a lone surrogate or be misled by a control character.
 
 Vault hosts are checked here too (:func:`untrusted_vault_host`, :func:`list_certificates`): a vault URI comes
 from Resource Manager and a ``nextLink`` from the vault itself, and either one decides where the next
@@ -42,9 +48,10 @@ from azure.core.rest import HttpRequest
 from azure.keyvault.certificates import CertificateClient
 
 from shared.models import Certificate, LifetimeAction, PendingOperation, ReadError, Vault
-from shared.text import clean_text, single_line
+from shared.text import SINGLE_LINE_LOGS, clean_text, clean_value, single_line
 
 log = logging.getLogger(__name__)
+log.addFilter(SINGLE_LINE_LOGS)  # estate text in log arguments cannot forge a line
 
 _WHITESPACE = re.compile(r"\s+")
 MAX_ERROR_MESSAGE = 240
@@ -205,7 +212,18 @@ def _get_json(client: CertificateClient, request: HttpRequest) -> Mapping[str, A
         raise DecodeError("the response body is not valid JSON", response=response) from exc
     if not isinstance(data, Mapping):
         raise ValueError("the response is not a JSON object")
-    return data
+    if not _may_hold_hostile_text(response.content):
+        return data
+    # Estate text is untrusted: lone surrogates and control characters are cleaned here, where it enters.
+    cleaned: Mapping[str, Any] = clean_value(data)
+    return cleaned
+
+
+def _may_hold_hostile_text(body: bytes) -> bool:
+    """Whether a JSON body can decode to text that :func:`clean_value` would change. Plain ASCII with no
+    escape and no DEL cannot (JSON forbids raw control characters in strings), and that is nearly every
+    Key Vault answer: cleaning only the others keeps 100,000 certificates from costing seconds of CPU."""
+    return not body.isascii() or b"\\" in body or b"\x7f" in body
 
 
 def _listed_certificate(vault: Vault, item: Any) -> Certificate:
@@ -260,7 +278,8 @@ def _read_policy(client: CertificateClient, listed: Certificate) -> Certificate:
     try:
         data = _get_json(client, request)
     except (AzureError, ValueError) as exc:
-        return dataclasses.replace(listed, error=read_error(exc))
+        # Only the policy is missing: the list already gave the expiry, which the expiry rule still judges.
+        return dataclasses.replace(listed, policy_error=read_error(exc))
     policy = parse_policy(data)
     return dataclasses.replace(
         listed,
@@ -290,16 +309,54 @@ def parse_policy(data: Mapping[str, Any]) -> PolicyFields:
 
 
 def _raw_actions(value: Any) -> Iterator[LifetimeAction]:
+    """Every entry, understood or not: an entry the app cannot read fully carries its raw value in
+    ``unexplained``, so the rules say ``not_assessed`` and remediation never overwrites it (SPEC §2)."""
+    if value is None:
+        return
     if not isinstance(value, list):
+        yield LifetimeAction(action="(unreadable)", unexplained=f"lifetime_actions {_raw(value)}")
         return
     for item in value:
         if not isinstance(item, Mapping):
+            yield LifetimeAction(action="(unreadable)", unexplained=f"the lifetime action {_raw(item)}")
             continue
+        action_type = _get(item, "action", "action_type")
+        trigger = item.get("trigger")
+        days = _integer(_get(item, "trigger", "days_before_expiry"))
+        percentage = _integer(_get(item, "trigger", "lifetime_percentage"))
+        problems = []
+        if not isinstance(action_type, str) or not action_type.strip():
+            problems.append(f"the lifetime action {_raw(item.get('action'))}")
+        if not _trigger_understood(trigger, days, percentage):
+            problems.append(f"the trigger {_raw(trigger)}")
         yield LifetimeAction(
-            action=_text(_get(item, "action", "action_type")) or "(none)",
-            days_before_expiry=_integer(_get(item, "trigger", "days_before_expiry")),
-            lifetime_percentage=_integer(_get(item, "trigger", "lifetime_percentage")),
+            action=_text(action_type) or "(none)",
+            days_before_expiry=days,
+            lifetime_percentage=percentage,
+            unexplained="; ".join(problems) or None,
         )
+
+
+_TRIGGER_KEYS = frozenset({"days_before_expiry", "lifetime_percentage"})
+
+
+def _trigger_understood(trigger: Any, days: int | None, percentage: int | None) -> bool:
+    """Days before expiry or a lifetime percentage (one of them: Key Vault takes one), as a whole number,
+    and nothing else."""
+    if not isinstance(trigger, Mapping):
+        return False
+    present = {key for key, value in trigger.items() if value is not None}
+    if len(present) != 1 or not present <= _TRIGGER_KEYS:
+        return False
+    return ("days_before_expiry" not in present or days is not None) and (
+        "lifetime_percentage" not in present or percentage is not None
+    )
+
+
+def _raw(value: Any) -> str:
+    """A raw value as a reason may quote it: compact JSON, bounded."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    return text if len(text) <= 120 else text[:119] + "…"
 
 
 def _get(data: Mapping[str, Any], *path: str) -> Any:
@@ -347,7 +404,7 @@ def read_error(exc: BaseException) -> ReadError:
             code = _code_from_status(status)
         if not message:
             message = exc.reason or "no error message"
-        return ReadError(code=str(code), message=_clean(_first_line(message)), status_code=status)
+        return ReadError(code=_clean_code(str(code)), message=_clean(_first_line(message)), status_code=status)
     if isinstance(exc, AzureError):
         kind = type(exc).__name__
         code = {
@@ -362,6 +419,12 @@ def read_error(exc: BaseException) -> ReadError:
     if isinstance(exc, ValueError | KeyError | TypeError | AttributeError):
         return ReadError(code="MalformedResponse", message=_clean(f"unexpected data: {_first_line(str(exc))}"))
     return ReadError(code=type(exc).__name__, message=_clean(_first_line(str(exc))))
+
+
+def _clean_code(code: str) -> str:
+    """A service's error code is estate text like any other: one clean line, short."""
+    code = _WHITESPACE.sub(" ", single_line(code)).strip()
+    return (code if len(code) <= 120 else code[:119] + "…") or "Error"
 
 
 def _code_from_status(status: int | None) -> str:
@@ -382,8 +445,9 @@ _URL = re.compile(r"https?://\S+")
 
 
 def _clean(text: str) -> str:
-    """One line, bounded, and with any URL cut to its host: a SAS or token in a query never survives."""
-    text = _URL.sub(lambda m: _host_only(m.group(0)), text)
+    """One line, bounded, and with any URL cut to its host: a SAS or token in a query never survives.
+    Service messages are estate text too: lone surrogates and control characters go (shared.text)."""
+    text = _URL.sub(lambda m: _host_only(m.group(0)), single_line(text))
     text = _WHITESPACE.sub(" ", text).strip()
     return text if len(text) <= MAX_ERROR_MESSAGE else text[: MAX_ERROR_MESSAGE - 1] + "…"
 

@@ -137,11 +137,16 @@ class Vault:
 
 @dataclass(frozen=True, slots=True)
 class LifetimeAction:
-    """One entry of a policy's ``lifetime_actions``; ``action`` keeps unknown values as they came."""
+    """One entry of a policy's ``lifetime_actions``; ``action`` keeps unknown values as they came.
+
+    ``unexplained`` is the entry's raw JSON when the reader met something in it that it could not take
+    as an action type and a days-or-percentage trigger (a trigger in weeks, a fractional percentage, an
+    entry that is not an object): the rules then say so instead of guessing (SPEC §2)."""
 
     action: str
     days_before_expiry: int | None = None
     lifetime_percentage: int | None = None
+    unexplained: str | None = None
 
     @property
     def is_auto_renew(self) -> bool:

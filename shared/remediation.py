@@ -37,7 +37,8 @@ from shared.models import (
     Status,
     isoformat,
 )
-from shared.text import comparable, single_line
+from shared.rules import is_unknown_issuer, matching_exempt_tag
+from shared.text import comparable
 
 DEFAULT_LIFETIME_PERCENTAGE = 80
 """Key Vault's own default trigger for AutoRenew."""
@@ -132,8 +133,8 @@ def renews(action: LifetimeAction) -> bool:
 
 def renewable_issuer(issuer: str | None) -> bool:
     """Self or a named CA; never ``Unknown`` (however it is spelled: trailing space, zero-width
-    characters, full-width letters) and never a missing issuer."""
-    return comparable(issuer) not in ("", "unknown")
+    characters, full-width letters) and never a missing issuer: the scan's own test, so the two agree."""
+    return not is_unknown_issuer(issuer)
 
 
 def issuer_reason(issuer: str | None) -> str:
@@ -143,58 +144,6 @@ def issuer_reason(issuer: str | None) -> str:
             "and tag it exempt"
         )
     return "the policy names no issuer, so Key Vault cannot renew it"
-
-
-def exempt_tag(tags: Mapping[str, str] | None, exempt_tags: Sequence[tuple[str, str]]) -> tuple[str, str] | None:
-    """The certificate's own ``(key, value)`` that matches an ``EXEMPT_TAGS`` pair. Keys and values are
-    compared as people mean them: trimmed, case-insensitive, NFKC, invisible characters removed, so
-    ``autorenew-exempt `` (a trailing space) still exempts."""
-    if not tags:
-        return None
-    wanted = {(comparable(key), comparable(value)) for key, value in exempt_tags}
-    for key, value in tags.items():
-        if (comparable(str(key)), comparable(str(value))) in wanted:
-            return str(key), str(value)
-    return None
-
-
-def unexplained_actions(raw_actions: Any) -> list[str]:
-    """What in a policy's raw ``lifetime_actions`` the app cannot explain, each naming the raw value: an
-    action type Key Vault does not define (``Renew``), or a trigger that is neither days before expiry
-    nor a lifetime percentage. A missing trigger is explained (it never fires); an odd one is not."""
-    if raw_actions is None:
-        return []
-    if not isinstance(raw_actions, list):
-        return [f"lifetime_actions {_raw(raw_actions)}"]
-    problems: list[str] = []
-    for raw in raw_actions:
-        if not isinstance(raw, Mapping):
-            problems.append(f"a lifetime action {_raw(raw)}")
-            continue
-        action = raw.get("action")
-        action_type = action.get("action_type") if isinstance(action, Mapping) else None
-        if not isinstance(action_type, str) or comparable(action_type) not in KNOWN_ACTION_TYPES:
-            problems.append(f"the action type {_raw(action_type)}")
-        trigger = raw.get("trigger")
-        if trigger is None or trigger == {}:
-            continue
-        if not isinstance(trigger, Mapping):
-            problems.append(f"the trigger {_raw(trigger)}")
-            continue
-        set_fields = {k: v for k, v in trigger.items() if v is not None}
-        understood = (
-            len(set_fields) == 1
-            and next(iter(set_fields)) in KNOWN_TRIGGERS
-            and type(next(iter(set_fields.values()))) is int
-        )
-        if set_fields and not understood:
-            problems.append(f"the trigger {_raw(dict(trigger))}")
-    return problems
-
-
-def _raw(value: Any) -> str:
-    text = single_line(repr(value))
-    return text if len(text) <= 80 else text[:79] + "…"
 
 
 # --- the plan ---------------------------------------------------------------------------------------------
@@ -372,7 +321,7 @@ def judge_live(
     trigger the policy's validity does not allow."""
     if live.enabled is False:
         return State.NOT_NEEDED, "it is disabled now"
-    exemption = exempt_tag(live.tags, exempt_tags)
+    exemption = matching_exempt_tag(live.tags, exempt_tags)
     if exemption is not None:
         return State.NOT_NEEDED, f"it is exempt now by its tag {exemption[0]}={exemption[1]}"
     if renewable_issuer(live.issuer):
@@ -381,7 +330,7 @@ def judge_live(
             return State.NOT_NEEDED, f"it renews itself by now ({describe_action(renewing)})"
     if live.unexplained:
         return State.REFUSED, (
-            f"its policy holds {', '.join(live.unexplained)}, which Key Vault does not define; AutoRenew Guard "
+            f"its policy holds {'; '.join(live.unexplained)}, which Key Vault does not define; AutoRenew Guard "
             "never overwrites a policy it cannot fully explain: correct the lifetime action by hand"
         )
     if not renewable_issuer(live.issuer):

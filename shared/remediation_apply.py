@@ -39,8 +39,8 @@ from shared.remediation import (
     describe_action,
     describe_actions,
     judge_live,
-    unexplained_actions,
 )
+from shared.rules import unexplained_actions
 from shared.text import clean_value
 
 if TYPE_CHECKING:
@@ -211,7 +211,7 @@ def read_certificate(client: CertificateClient, name: str) -> LiveCertificate | 
         issuer=fields.issuer,
         actions=fields.lifetime_actions,
         validity_months=fields.validity_months,
-        unexplained=tuple(unexplained_actions(policy.get("lifetime_actions"))),
+        unexplained=tuple(filter(None, [unexplained_actions(fields.lifetime_actions)])),
         ca_issuer=ca_issuer,
         certificate_problem=certificate_problem,
     )

@@ -22,9 +22,14 @@ from shared.models import (
     Status,
     Vault,
 )
+from shared.text import comparable
 
 ISSUER_SELF = "self"
 ISSUER_UNKNOWN = "unknown"
+# Key Vault's lifetime action types (compared case-insensitively); anything else is not understood.
+KNOWN_ACTION_TYPES = frozenset({"autorenew", "emailcontacts"})
+# The finding's error_code when the policy holds something the app does not understand.
+UNSUPPORTED_POLICY = "UnsupportedPolicy"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +64,29 @@ def check_auto_renewal(certificate: Certificate, options: RuleOptions) -> Findin
             _unreadable_reason(certificate.error),
             error=certificate.error,
         )
+    if certificate.policy_error is not None:
+        return _finding(
+            certificate,
+            RULE_AUTORENEW,
+            Status.NOT_ASSESSED,
+            Severity.HIGH,
+            _unreadable_policy_reason(certificate.policy_error),
+            error=certificate.policy_error,
+        )
+    unexplained = unexplained_policy(certificate)
+    if unexplained is not None:
+        # Malformed data is the first row too: the app never claims a failure it cannot explain.
+        return _finding(
+            certificate,
+            RULE_AUTORENEW,
+            Status.NOT_ASSESSED,
+            Severity.HIGH,
+            f"The issuance policy holds {unexplained}, which this app does not understand: Key Vault's lifetime "
+            "actions are AutoRenew and EmailContacts, triggered a number of days before expiry or at a "
+            "percentage of the lifetime. Check the policy in the portal and set an AutoRenew action; until "
+            "then this certificate is not assessed and remediation leaves it alone.",
+            error_code=UNSUPPORTED_POLICY,
+        )
     if certificate.enabled is False:
         return _finding(
             certificate,
@@ -79,7 +107,7 @@ def check_auto_renewal(certificate: Certificate, options: RuleOptions) -> Findin
         )
 
     issuer = (certificate.issuer or "").strip()
-    if issuer.lower() in ("", ISSUER_UNKNOWN):
+    if is_unknown_issuer(issuer):
         shown = issuer or "missing from the policy"
         return _finding(
             certificate,
@@ -112,6 +140,39 @@ def check_auto_renewal(certificate: Certificate, options: RuleOptions) -> Findin
     )
 
 
+def is_unknown_issuer(issuer: str | None) -> bool:
+    """``Unknown`` (or no issuer at all), compared as a guard must: a trailing space, a zero-width character
+    or full-width letters do not make it a renewable issuer."""
+    return comparable(issuer) in ("", ISSUER_UNKNOWN)
+
+
+def unexplained_policy(certificate: Certificate) -> str | None:
+    """What in the certificate's lifetime actions this app does not understand, with the raw values
+    (e.g. ``the action type "Renew"``), or None when every action is understood.
+
+    KeyVault-006 is ``not_assessed`` for such a policy, and remediation must refuse to overwrite it: the
+    app never replaces what it cannot explain (SPEC §2)."""
+    return unexplained_actions(certificate.lifetime_actions)
+
+
+def unexplained_actions(actions: Sequence[LifetimeAction]) -> str | None:
+    """:func:`unexplained_policy` for a policy's actions alone (remediation reads them without a
+    :class:`Certificate`). Every action is looked at, not only the first."""
+    problems: list[str] = []
+    for action in actions:
+        if action.unexplained is not None:
+            problems.append(action.unexplained)
+        elif action.action.lower() not in KNOWN_ACTION_TYPES:
+            problems.append(f"the action type {_quoted(action.action)}")
+        elif not _has_trigger(action):
+            problems.append(f"{action.action} with a trigger that is neither days before expiry nor a percentage")
+    return "; ".join(dict.fromkeys(problems)) or None
+
+
+def _quoted(value: str) -> str:
+    return '"' + (value if len(value) <= 100 else value[:99] + "…") + '"'
+
+
 def primary_action(actions: Sequence[LifetimeAction]) -> LifetimeAction | None:
     """The action a finding reports: the renewing one when there is one, else the first."""
     return next((a for a in actions if a.is_auto_renew and _has_trigger(a)), actions[0] if actions else None)
@@ -122,28 +183,27 @@ def _has_trigger(action: LifetimeAction) -> bool:
 
 
 def _missing_auto_renew_reason(actions: Sequence[LifetimeAction]) -> str:
+    """Only understood policies get here (unknown types and triggers are not assessed): no action at all,
+    or EmailContacts only."""
     fix = "set the lifetime action to AutoRenew."
     if not actions:
         return f"No lifetime action is configured, so nothing renews it and nobody is reminded; {fix}"
-    if all(a.action.lower() == "emailcontacts" for a in actions):
-        triggers = ", ".join(a.describe_trigger() for a in actions)
-        return f"Only EmailContacts is configured ({triggers}); {fix}"
-    if any(a.is_auto_renew for a in actions):
-        return f"AutoRenew is configured without a trigger, so it never fires; {fix}"
-    described = ", ".join(f"{a.action} ({a.describe_trigger()})" for a in actions)
-    return f"The lifetime actions are {described}, none of which renews it; {fix}"
+    triggers = ", ".join(a.describe_trigger() for a in actions)
+    return f"Only EmailContacts is configured ({triggers}); {fix}"
 
 
 def matching_exempt_tag(
     tags: Mapping[str, str] | None, exempt_tags: Sequence[tuple[str, str]]
 ) -> tuple[str, str] | None:
-    """The certificate's own ``(key, value)`` that matches an exemption; Azure tag names are
-    case-insensitive, and we compare values the same way so ``True`` and ``true`` agree."""
+    """The certificate's own ``(key, value)`` that matches an exemption. Azure tag names are
+    case-insensitive, and we compare values the same way so ``True`` and ``true`` agree; both are compared
+    as people meant them (:func:`shared.text.comparable`), so a trailing space, a zero-width character or
+    full-width letters in a tag someone typed still match."""
     if not tags:
         return None
-    lowered = {(str(k).lower(), str(v).strip().lower()): (k, v) for k, v in tags.items()}
+    lowered = {(comparable(str(k)), comparable(str(v))): (k, v) for k, v in tags.items()}
     for key, value in exempt_tags:
-        found = lowered.get((key.lower(), value.lower()))
+        found = lowered.get((comparable(key), comparable(value)))
         if found is not None:
             return str(found[0]), str(found[1])
     return None
@@ -160,6 +220,9 @@ def _first_exempt_tag(options: RuleOptions) -> str:
 
 
 def check_expiry(certificate: Certificate, *, now: datetime, options: RuleOptions) -> Finding:
+    """CertificateExpiry. The expiry date comes from the certificate list, so only a certificate whose own
+    list entry (or vault) could not be read is ``not_assessed``; an unreadable *policy* costs only the
+    renewal-failing note (SPEC §2)."""
     if certificate.error is not None:
         return _finding(
             certificate,
@@ -210,6 +273,11 @@ def check_expiry(certificate: Certificate, *, now: datetime, options: RuleOption
         reason = f"The certificate expires on {when}, in {_days(days_left)}."
         status, severity = Status.COMPLIANT, Severity.MEDIUM
 
+    if failing is None and certificate.policy_error is not None and status == Status.NON_COMPLIANT:
+        reason += (
+            f" Its issuance policy could not be read ({certificate.policy_error.describe()}), so whether "
+            "AutoRenew should already have renewed it is unknown."
+        )
     if failing is not None:
         action, due = failing
         note, renewal_failed = _renewal_note(certificate, action, due)
@@ -380,6 +448,10 @@ def _not_assessed_place(subscription_id: str, vault: Vault | None, reason: str, 
 
 
 def _unreadable_reason(error: ReadError) -> str:
+    return f"Could not read the certificate ({error.describe()}). {_hint(error)}".strip()
+
+
+def _unreadable_policy_reason(error: ReadError) -> str:
     return f"Could not read the certificate's issuance policy ({error.describe()}). {_hint(error)}".strip()
 
 
@@ -423,6 +495,7 @@ def _finding(
     *,
     action: LifetimeAction | None = None,
     error: ReadError | None = None,
+    error_code: str | None = None,
 ) -> Finding:
     vault = certificate.vault
     if action is None:
@@ -443,5 +516,5 @@ def _finding(
         expires_on=certificate.expires_on,
         reason=reason,
         vault_id=vault.resource_id,
-        error_code=error.code if error else None,
+        error_code=error.code if error else error_code,
     )

@@ -29,7 +29,9 @@ class AppContext:
     def settings(self) -> Settings:
         with self._lock:
             if self._settings is None:
-                self._settings = Settings.from_env(self._environ)
+                # A bad alert setting stops only the alerts (SPEC §4): the timer still scans and stores, the
+                # HTTP API still answers, and both say why nothing was posted.
+                self._settings = Settings.from_env(self._environ, strict_alerts=False)
             return self._settings
 
     @property

@@ -37,8 +37,10 @@ from shared.models import (
 )
 from shared.settings import Settings
 from shared.store import FindingsStore, StoreError
+from shared.text import SINGLE_LINE_LOGS
 
 log = logging.getLogger(__name__)
+log.addFilter(SINGLE_LINE_LOGS)  # estate text in log arguments cannot forge a line
 
 
 class ScanTargetError(ValueError):

@@ -196,7 +196,8 @@ def _alert_settings(get: Callable[[str], str | None], *, strict: bool) -> dict[s
             "alert_route_tag": _tag_name("ALERT_ROUTE_TAG", get("ALERT_ROUTE_TAG") or "alert-route"),
             "alert_remind_days": _integer("ALERT_REMIND_DAYS", get("ALERT_REMIND_DAYS"), 7, 0, 365),
             "alert_max_items": _integer("ALERT_MAX_ITEMS", get("ALERT_MAX_ITEMS"), 50, 1, 1000),
-            "report_url": _optional_url("REPORT_URL", get("REPORT_URL")),
+            # A link people open: it may carry a function key (``?code=``), kept but never shown.
+            "report_url": _optional_url("REPORT_URL", get("REPORT_URL"), allow_query=True),
         }
     except SettingsError as exc:
         if strict:
@@ -227,16 +228,22 @@ def parse_subscription_id(value: str, name: str = "--subscription") -> str:
         raise SettingsError(name, f"{value.strip()!r} is not a subscription id (a GUID)") from None
 
 
-def _https_url(name: str, value: str) -> str:
+def _https_url(name: str, value: str, *, allow_query: bool = False) -> str:
     parts = urlsplit(value)
-    if parts.scheme != "https" or not parts.netloc:
+    if parts.scheme != "https" or not parts.hostname:
         # Only scheme and host: a URL's path or query may carry a SAS signature or a key.
         raise SettingsError(name, f"must be an https:// URL, got {shown_url(value)}")
+    if not allow_query and (parts.query or parts.fragment or parts.username or parts.password):
+        # An endpoint takes no query: one there is most likely a SAS token pasted by mistake, and the app
+        # would send it on every request and print it in every error. Never repeat it.
+        raise SettingsError(
+            name, f"must be an https:// URL without a query string or credentials, got {shown_url(value)}"
+        )
     return value.rstrip("/")
 
 
-def _optional_url(name: str, value: str | None) -> str | None:
-    return _https_url(name, value) if value else None
+def _optional_url(name: str, value: str | None, *, allow_query: bool = False) -> str | None:
+    return _https_url(name, value, allow_query=allow_query) if value else None
 
 
 def _webhook_url(value: str | None, name: str = "ALERT_WEBHOOK_URL") -> str | None:

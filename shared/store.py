@@ -39,6 +39,7 @@ a connection string, an account key or a SAS token.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -69,8 +70,10 @@ from azure.data.tables import EntityProperty, TableClient, TableServiceClient, U
 
 from shared.models import Finding, Scan, ScanResult, ScanStatus, isoformat, parse_time, utcnow
 from shared.settings import Settings
+from shared.text import SINGLE_LINE_LOGS, clean_text, clean_value, single_line
 
 log = logging.getLogger(__name__)
+log.addFilter(SINGLE_LINE_LOGS)  # estate text in log arguments cannot forge a line
 
 Operation = tuple[str, dict[str, Any], dict[str, Any]]
 """One operation of an entity-group transaction: ("upsert" | "update" | "create" | "delete", entity, options)."""
@@ -95,6 +98,7 @@ _REMEDIATIONS_PARTITION: Final = "remediations"
 _RECORD: Final = "scan_"
 _STARTED: Final = "started_"
 _FINISHED: Final = "finished_"
+_MANUAL_POST: Final = "manual_post_at"  # when POST /api/alerts last posted the scan (ISO 8601 text)
 _RESERVED: Final = frozenset({"PartitionKey", "RowKey", "Timestamp", "etag", "kind", "schema"})
 _TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
 _SIMPLE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
@@ -106,6 +110,10 @@ _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\u
 _SECRET_PAIR = re.compile(r"(?i)\b(AccountKey|SharedAccessSignature|sig|SharedAccessKey)=[^;&\s'\"]+")
 _QUERY = re.compile(r"\?[^\s'\"]*=[^\s'\"]*")
 _OS_ERROR = re.compile(r"\[Errno -?\d+\] ([^'\"\)\]]+)|Error\(-?\d+, '([^']+)'\)")
+
+
+class _Unchanged(Exception):
+    """Raised by an _update_scan change function to leave the scan as it is."""
 
 
 class StoreError(Exception):
@@ -177,7 +185,14 @@ class FindingsStore:
         with ``credential`` (the scan's own identity), else ``AzureWebJobsStorage`` as a connection string."""
         explicit_connection = settings.storage_connection_setting == "FINDINGS_STORAGE_CONNECTION"
         if settings.storage_connection and (explicit_connection or not settings.table_endpoint):
-            return cls.from_connection_string(settings.storage_connection, **options)
+            try:
+                return cls.from_connection_string(settings.storage_connection, **options)
+            except StoreError as error:
+                if error.code != "ConfigurationError":
+                    raise
+                # Name the setting to fix: the message never shows the value (it holds an account key).
+                name = settings.storage_connection_setting or "FINDINGS_STORAGE_CONNECTION"
+                raise StoreError(f"Setting {name}: {error}", code=error.code) from None
         if settings.table_endpoint:
             if credential is None:
                 raise StoreError("FINDINGS_TABLE_ENDPOINT is set, but no credential was given to reach it")
@@ -196,11 +211,15 @@ class FindingsStore:
             if name.strip().lower() in ("accountkey", "sharedaccesssignature")
         ]
         try:
+            for name, _, value in (part.partition("=") for part in connection_string.split(";")):
+                if name.strip().lower() == "accountkey":  # else every request fails later, more vaguely
+                    base64.b64decode(value.strip(), validate=True)
             service = TableServiceClient.from_connection_string(connection_string, **CLIENT_OPTIONS)
-        except ValueError:
+        except (ValueError, TypeError, AttributeError, IndexError):  # whatever the SDK's parser raises
             raise StoreError(
-                "The storage connection string is incomplete (it needs AccountName and AccountKey, "
-                "or a SharedAccessSignature; the value is not shown: it is a secret)"
+                "the storage connection string is incomplete or malformed (it needs AccountName and a base64 "
+                "AccountKey, or a SharedAccessSignature; the value is not shown: it is a secret)",
+                code="ConfigurationError",
             ) from None
         return cls(service, secrets_to_hide=hide, **options)
 
@@ -248,7 +267,9 @@ class FindingsStore:
         """Append a problem (e.g. a webhook that failed) to a stored scan; readers see it everywhere."""
 
         def change(columns: dict[str, Any]) -> None:
-            columns["problems"] = self._problems_json([*_json_list(columns.get("problems")), problem])
+            stored = _json_list(columns.get("problems"))
+            if problem not in stored:  # the same failure twice (e.g. two POST /api/alerts) is one line
+                columns["problems"] = self._problems_json([*stored, problem])
 
         self._update_scan(scan_id, change, f"record a problem on scan {scan_id}")
 
@@ -313,6 +334,40 @@ class FindingsStore:
                 budget -= 1
         self._ensure_tables(self._remediations)
         self._submit(self._remediations, [("create", entity, {})], "record a remediation")
+
+    # ------------------------------------------------------------------- manual posts (POST /api/alerts)
+
+    def claim_manual_post(self, scan_id: str, *, now: datetime, window: timedelta) -> timedelta | None:
+        """Mark ``scan_id`` as posted by hand at ``now``, unless it was less than ``window`` ago: then nothing
+        changes and the time left is returned. The mark is a column of the scan's record, changed under its
+        ETag, so two requests at once cannot both claim the post."""
+        left: list[timedelta] = []
+
+        def change(columns: dict[str, Any]) -> None:
+            left.clear()
+            posted = _read_time(columns.get(_MANUAL_POST))
+            if posted is not None and now - posted < window:
+                left.append(window - (now - posted))
+                raise _Unchanged
+            columns[_MANUAL_POST] = _utc(now).isoformat()  # text: compared exactly by release_manual_post
+
+        try:
+            self._update_scan(scan_id, change, f"mark scan {scan_id} as posted")
+        except _Unchanged:
+            return left[0]
+        return None
+
+    def release_manual_post(self, scan_id: str, *, claimed_at: datetime) -> None:
+        """Undo :meth:`claim_manual_post` after a post that delivered nothing (the webhook failed), so the
+        person who fixes the webhook can post again at once. Only that claim is undone, not a later one."""
+
+        def change(columns: dict[str, Any]) -> None:
+            if columns.get(_MANUAL_POST) != _utc(claimed_at).isoformat():
+                raise _Unchanged
+            columns[_MANUAL_POST] = None
+
+        with suppress(_Unchanged):
+            self._update_scan(scan_id, change, f"clear the posted mark of scan {scan_id}")
 
     # ------------------------------------------------------------------------------------------- reads
 
@@ -488,7 +543,8 @@ class FindingsStore:
                 )
             for page in pages:
                 try:
-                    findings.extend(Finding.from_dict(item) for item in json.loads(_joined(page, "data")))
+                    # Cleaned on the way out too: a scan stored by an older version may hold raw estate text.
+                    findings.extend(Finding.from_dict(clean_value(item)) for item in json.loads(_joined(page, "data")))
                 except (ValueError, TypeError, KeyError):
                     raise StoreError(f"A page of findings of scan {scan.id} is not readable") from None
         return ScanResult(scan=scan, findings=findings)
@@ -806,8 +862,8 @@ def _scan_from(columns: Mapping[str, Any]) -> Scan:
             finished_at=_read_time(columns.get("finished_at")),
             status=ScanStatus(columns.get("status") or ScanStatus.RUNNING),
             counts={str(k): int(v) for k, v in counts.items()},
-            problems=_json_list(columns.get("problems")),
-            subscriptions=_json_list(columns.get("subscriptions")),
+            problems=[clean_text(p) for p in _json_list(columns.get("problems"))],
+            subscriptions=[single_line(s) for s in _json_list(columns.get("subscriptions"))],
             vault_count=int(columns.get("vault_count") or 0),
             certificate_count=int(columns.get("certificate_count") or 0),
         )

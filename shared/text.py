@@ -12,6 +12,7 @@ full-width letter or a zero-width joiner must not slip past a guard such as "iss
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from typing import Any
@@ -57,6 +58,42 @@ def comparable(value: str | None) -> str:
     spaces and joiners, bidirectional marks) removed, trimmed, case-folded."""
     if not value:
         return ""
+    if value.isascii() and value.isprintable():
+        # NFKC leaves printable ASCII alone and it holds no format character: the common case, kept cheap
+        # because every tag of every certificate is compared this way.
+        return value.strip().casefold()
     normal = unicodedata.normalize("NFKC", clean_text(value))
     visible = "".join(ch for ch in normal if unicodedata.category(ch) != "Cf")
     return visible.strip().casefold()
+
+
+class SingleLineLogFilter(logging.Filter):
+    """Log records whose message and arguments are one clean line each: a certificate name, a service's
+    error message or an exception's text cannot start a second, forged log record, reverse a line or
+    break the log's encoding. Tracebacks (``exc_info``) are left to the formatter."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = single_line(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(_log_argument(arg) for arg in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {key: _log_argument(value) for key, value in record.args.items()}
+        return True
+
+
+# Add to each logger that logs estate text: a logger's filters apply to the records logged through it.
+SINGLE_LINE_LOGS = SingleLineLogFilter()
+
+
+def _log_argument(value: Any) -> Any:
+    if isinstance(value, str):
+        return single_line(value)
+    if value is None or isinstance(value, int | float):
+        return value  # %d and %.1f need the number itself
+    try:
+        text = str(value)
+    except Exception:  # noqa: BLE001 - a log line must never raise; the formatter will say what it can
+        return value
+    cleaned = single_line(text)
+    return value if cleaned == text else cleaned

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -18,9 +19,12 @@ import pytest
 from azure.functions.timer import TimerRequest
 
 import function_app
+from shared import api
 from shared.cli import main
+from shared.store import FindingsStore
 from tests.fakeazure import cert, estate, fault, firewall_fault, subscription, vault
 from tests.plugins.webhook_receiver import Reply
+from tests.sample_results import sample_result
 
 ROOT = Path(__file__).resolve().parent.parent
 # get_functions() validates and indexes the app, as the host does: call it once.
@@ -339,3 +343,194 @@ def test_without_auto_remediate_the_timer_changes_nothing(app_env) -> None:
     run_timer()
     assert app_env.patches == {}
     assert not app_env.requests.where(method="PATCH")
+
+
+# --- bad input and hostile estate text (issue 11) ------------------------------------------------------------
+
+HUGE_LIMIT = "9" * 5000
+
+
+@pytest.mark.parametrize(
+    "limit",
+    ["²", HUGE_LIMIT, "-1", "0", "1e3", "99999999999", "1001", "٣", "0x10", "", "5&limit=6"],
+    ids=[
+        "superscript-two",
+        "5000-digits",
+        "minus-one",
+        "zero",
+        "1e3",
+        "huge",
+        "over-1000",
+        "arabic-three",
+        "hex",
+        "empty",
+        "twice",
+    ],
+)
+def test_every_bad_limit_is_a_400_with_a_short_json_error(app_env, limit: str) -> None:
+    response = http("list_scans", f"/api/scans?limit={limit}")
+    assert response.status_code == 400
+    assert response.mimetype == "application/json"
+    error = body(response)["error"]
+    assert error["code"] == "InvalidParameter"
+    assert len(error["message"]) < 200, "a 5,000-digit value is not echoed back"
+
+
+def test_a_good_limit_is_still_served(app_env) -> None:
+    run_timer()
+    run_timer()
+    assert len(body(http("list_scans", "/api/scans?limit=1"))["scans"]) == 1
+    assert len(body(http("list_scans", "/api/scans?limit=1000"))["scans"]) == 2
+
+
+def test_a_second_post_alerts_within_ten_minutes_is_429_with_retry_after(
+    app_env, webhook_receiver, monkeypatch
+) -> None:
+    monkeypatch.setenv("ALERT_WEBHOOK_URL", webhook_receiver.url)
+    monkeypatch.setenv("ALERT_WEBHOOK_KIND", "slack")
+    function_app.context.reset()
+    run_timer()
+    posted_by_timer = len(webhook_receiver.bodies)
+
+    first = http("post_alerts", "/api/alerts", method="POST")
+    assert first.status_code == 200, "the timer's own post does not count against the manual one"
+    second = http("post_alerts", "/api/alerts", method="POST")
+
+    assert second.status_code == 429
+    assert second.mimetype == "application/json"
+    assert body(second)["error"]["code"] == "AlreadyPosted"
+    retry_after = int(second.headers["Retry-After"])
+    assert 0 < retry_after <= 600
+    assert f"try again in {retry_after} seconds" in body(second)["error"]["message"]
+    assert len(webhook_receiver.bodies) == posted_by_timer + 1, "the second request posted nothing"
+
+
+def test_a_webhook_failing_on_every_post_is_recorded_on_the_scan_once(app_env, webhook_receiver, monkeypatch) -> None:
+    monkeypatch.setenv("ALERT_WEBHOOK_URL", webhook_receiver.url)
+    function_app.context.reset()
+    run_timer()
+    webhook_receiver.default = Reply(400, b"invalid_payload")
+
+    answers = [http("post_alerts", "/api/alerts", method="POST") for _ in range(3)]
+
+    assert [a.status_code for a in answers] == [502, 502, 502], "a post that delivered nothing may be retried"
+    problems = body(http("get_findings", "/api/findings"))["scan"]["problems"]
+    webhook_problems = [p for p in problems if "webhook" in p]
+    assert len(webhook_problems) == 1, problems
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("http://hooks.slack.com/services/T0/B0/SECRETTOKEN", "must be an https:// URL (got http://hooks.slack.com"),
+        (
+            "@Microsoft.KeyVault(SecretUri=https://ops-kv.vault.azure.net/secrets/webhook/SECRETTOKEN)",
+            "did not resolve",
+        ),
+    ],
+    ids=["http-webhook", "unresolved-keyvault-reference"],
+)
+def test_a_bad_webhook_setting_stops_only_the_alerts(app_env, monkeypatch, caplog, value: str, says: str) -> None:
+    monkeypatch.setenv("ALERT_WEBHOOK_URL", value)
+    function_app.context.reset()
+
+    run_timer()  # does not raise: the scan ran and is stored
+
+    for name, path in (("get_findings", "/api/findings"), ("list_scans", "/api/scans"), ("get_report", "/api/report")):
+        assert http(name, path).status_code == 200, path
+    document = body(http("get_findings", "/api/findings"))
+    assert len(document["findings"]) == 8
+    assert any(says in p and "ALERT_WEBHOOK_URL" in p for p in document["scan"]["problems"])
+    assert any(says in r.getMessage() for r in caplog.records), "the timer logs why nothing was posted"
+
+    response = http("post_alerts", "/api/alerts", method="POST")
+    assert response.status_code == 500
+    error = body(response)["error"]
+    assert error["code"] == "ConfigurationError"
+    assert says in error["message"]
+    assert "ALERT_WEBHOOK_URL" in error["message"]
+
+    everything = json.dumps(document) + response.get_body().decode() + "\n".join(r.getMessage() for r in caplog.records)
+    assert "SECRETTOKEN" not in everything
+
+
+def test_a_connection_string_the_sdk_refuses_is_a_configuration_error_naming_the_setting(app_env, monkeypatch) -> None:
+    monkeypatch.setenv("FINDINGS_STORAGE_CONNECTION", "TableEndpoint=https://acct.table.core.windows.net;Sig=SECRET")
+    function_app.context.reset()
+    response = http("get_findings", "/api/findings")
+    assert response.status_code == 500
+    error = body(response)["error"]
+    assert error["code"] == "ConfigurationError"
+    assert error["message"].startswith("Setting FINDINGS_STORAGE_CONNECTION: ")
+    assert "SECRET" not in error["message"]
+
+
+def surrogate_estate() -> dict[str, Any]:
+    return estate(
+        subscription(
+            "Production",
+            vault(
+                "odd-text-kv",
+                cert("lone-surrogate", "Digi\ud800Cert \u202eevil", [("EmailContacts", {"days_before_expiry": 3})]),
+                cert(
+                    "forged-error",
+                    fault={
+                        "policy": fault(403, "Forbidden\nINFO forged", message="Denied\ud800 \u202e\r\nINFO forged")
+                    },
+                ),
+            ),
+        )
+    )
+
+
+def test_a_certificate_whose_issuer_carries_a_lone_surrogate_is_served_as_json_csv_and_html(
+    app_env, fake_azure
+) -> None:
+    fake_azure(surrogate_estate())
+    function_app.context.reset()
+    run_timer()
+
+    response = http("get_findings", "/api/findings")
+    assert response.status_code == 200
+    document = body(response)
+    issuers = {f["issuer"] for f in document["findings"] if f["certificate_name"] == "lone-surrogate"}
+    assert issuers == {"Digi\ufffdCert evil"}, "the surrogate is U+FFFD, the bidirectional override is gone"
+    forged = next(f for f in document["findings"] if f["certificate_name"] == "forged-error")
+    assert "\n" not in forged["reason"]
+    assert "\u202e" not in forged["reason"]
+    assert "\n" not in (forged["error_code"] or "")
+
+    csv_text = http("get_findings", "/api/findings?format=csv").get_body().decode("utf-8")
+    assert "Digi\ufffdCert evil" in csv_text
+    page = http("get_report", "/api/report")
+    assert page.status_code == 200
+    assert "lone-surrogate" in page.get_body().decode("utf-8")
+
+
+def test_a_stored_scan_from_an_older_version_with_raw_surrogates_is_still_served(app_env, app_store_connection) -> None:
+    result = sample_result()
+    result.findings[0] = dataclasses.replace(result.findings[0], issuer="Self\ud800", reason="Bad\ud800 \u202ereason.")
+    result.scan.problems.append("webhook said \ud800")
+    with FindingsStore.from_connection_string(app_store_connection) as store:
+        store.save(result)  # as an older version stored it: the raw text, escaped in the page's JSON
+
+    for path in ("/api/findings", "/api/findings?format=csv"):
+        response = http("get_findings", path)
+        assert response.status_code == 200, response.get_body()
+        assert "\ufffd" in response.get_body().decode("utf-8")
+    assert http("get_report", "/api/report").status_code == 200
+    assert http("list_scans", "/api/scans").status_code == 200
+
+
+def test_a_response_that_cannot_be_encoded_is_the_apps_json_error_not_the_hosts() -> None:
+    response = function_app._respond(lambda: api.ApiResponse(200, "text with a lone surrogate \ud800"))
+    assert response.status_code == 500
+    assert response.mimetype == "application/json"
+    assert body(response)["error"]["code"] == "InternalError"
+
+
+@pytest.mark.parametrize("cell", [" =1+1", "\t=1+1", "\r=1+1", "\n=1+1", "=1+1", "+1", "-1", "@SUM(A1)", "\u3000=1"])
+def test_a_csv_cell_a_spreadsheet_would_run_as_a_formula_is_quoted(cell: str) -> None:
+    one = dataclasses.replace(sample_result().findings[0], certificate_name=cell)
+    row = next(csv.DictReader(io.StringIO(api.findings_csv([one]))))
+    assert row["certificate_name"] == "'" + cell

@@ -20,6 +20,7 @@ import pytest
 import function_app
 from shared import cli, jobs
 from shared.clients import AzureClients, RetryBudget
+from shared.keyvault import parse_policy
 from shared.models import Status
 from shared.remediate import apply_auto_remediation
 from shared.remediation import (
@@ -27,8 +28,8 @@ from shared.remediation import (
     State,
     plan_remediation,
     renewal_action,
-    unexplained_actions,
 )
+from shared.rules import unexplained_actions
 from shared.scan import scan_estate
 from shared.settings import Settings
 from shared.store import FindingsStore
@@ -54,7 +55,7 @@ RENEW_80_BODY = {"lifetime_actions": [{"trigger": {"lifetime_percentage": 80}, "
 PLANNED = {
     ("web-kv", "cloudconformity"),
     ("web-kv", "no-lifetime-action"),
-    ("web-kv", "renew-without-trigger"),
+    ("web-kv", "email-at-90"),
     ("payments-kv", "digicert-email"),
 }
 
@@ -64,6 +65,8 @@ NEVER_PATCHED = {
     ("payments-kv", "disabled-old"),
     ("payments-kv", "exempt-tagged"),
     ("payments-kv", "acmebot-managed"),
+    # AutoRenew with no trigger is a policy the app cannot explain (SPEC §2): not assessed, never overwritten.
+    ("web-kv", "renew-without-trigger"),
 }
 
 
@@ -88,6 +91,7 @@ def mixed_estate() -> dict[str, Any]:
                     "renew-without-trigger",
                     policy_json=_policy_with_action("renew-without-trigger", {"action": {"action_type": "AutoRenew"}}),
                 ),
+                cert("email-at-90", "Self", EMAIL_90),
             ),
         ),
         subscription(
@@ -168,12 +172,14 @@ def test_a_dry_run_prints_the_plan_and_sends_no_patch(fake_azure, no_store_env: 
     assert "EmailContacts 3 days before expiry → AutoRenew at 80% of its lifetime" in rows["web-kv cloudconformity"]
     assert rows["web-kv cloudconformity"].rstrip().endswith("planned")
     assert "no lifetime action → AutoRenew" in rows["web-kv no-lifetime-action"]
-    assert "AutoRenew with no trigger → AutoRenew at 80%" in rows["web-kv renew-without-trigger"]
+    assert "EmailContacts at 90% of its lifetime → AutoRenew at 80%" in rows["web-kv email-at-90"]
     assert "EmailContacts at 90% of its lifetime → AutoRenew" in rows["payments-kv digicert-email"]
     assert rows["payments-kv imported-partner"].rstrip().endswith("skipped")
     assert "Key Vault cannot renew an Unknown-issuer certificate" in out
-    for vault_name, name in NEVER_PATCHED - {("payments-kv", "imported-partner")}:
+    unexplained = ("web-kv", "renew-without-trigger")
+    for vault_name, name in NEVER_PATCHED - {("payments-kv", "imported-partner"), unexplained}:
         assert f"{vault_name} / {name}" not in out  # compliant, disabled, exempt: not in the plan at all
+    assert "web-kv / renew-without-trigger: The issuance policy holds the trigger null" in out
     assert "Dry run: nothing was changed. Review the plan, then run again with --apply." in out
 
     assert policy_updates(azure) == []
@@ -534,14 +540,16 @@ def test_what_was_disabled_or_exempted_since_the_stored_scan_is_left_alone(
 
     code, document, err = remediate_json("--from-latest", "--apply", "--vault", "web-kv")
 
-    assert code == 0, err  # the rest of web-kv was changed; the two left alone are not non-compliant
+    # The rest of web-kv was changed; the two left alone are not non-compliant, and renew-without-trigger
+    # is still not assessed (a policy the app cannot explain), hence 3.
+    assert code == 3, err
     rows = by_place(document)
     exempted = rows[("web-kv", "cloudconformity")]
     assert exempted["status"] == "not_needed"
     assert exempted["outcome"] == "not needed: it is exempt now by its tag autorenew-exempt=true"
     disabled = rows[("web-kv", "no-lifetime-action")]
     assert disabled["outcome"] == "not needed: it is disabled now"
-    assert set(azure.patches) == {("web-kv", "renew-without-trigger")}
+    assert set(azure.patches) == {("web-kv", "email-at-90")}
 
 
 def test_from_latest_without_a_stored_scan_exits_2(fake_azure, store_env: FindingsStore) -> None:
@@ -711,10 +719,10 @@ def test_an_action_type_key_vault_does_not_define_is_never_overwritten(fake_azur
     assert code == 1, err
     rows = by_place(document)
     assert rows[("kv", "renew-action")]["status"] == "refused"
-    assert "the action type 'Renew', which Key Vault does not define" in rows[("kv", "renew-action")]["outcome"]
+    assert 'the action type "Renew", which Key Vault does not define' in rows[("kv", "renew-action")]["outcome"]
     assert "never overwrites a policy it cannot fully explain" in rows[("kv", "renew-action")]["outcome"]
     assert rows[("kv", "odd")]["status"] == "refused"
-    assert "the trigger {'days_after_creation': 300}" in rows[("kv", "odd")]["outcome"]
+    assert 'the trigger {"days_after_creation":300}' in rows[("kv", "odd")]["outcome"]
     assert azure.patches == {}
 
     # A fresh scan, whatever its verdict on such a policy, never gets it changed either.
@@ -820,22 +828,25 @@ def test_the_demo_estate_plans_its_ca_issued_certificate_as_refused(fake_azure_d
 @pytest.mark.parametrize(
     ("raw_actions", "named"),
     [
-        ([{"trigger": {"days_before_expiry": 30}, "action": {"action_type": "Renew"}}], ["the action type 'Renew'"]),
-        ([{"trigger": {"lifetime_percentage": "80"}, "action": {"action_type": "AutoRenew"}}], ["the trigger"]),
+        ([{"trigger": {"days_before_expiry": 30}, "action": {"action_type": "Renew"}}], 'the action type "Renew"'),
+        ([{"trigger": {"lifetime_percentage": "80x"}, "action": {"action_type": "AutoRenew"}}], "the trigger"),
         (
             [{"trigger": {"days_before_expiry": 3, "lifetime_percentage": 80}, "action": {"action_type": "AutoRenew"}}],
-            ["the trigger"],
+            "the trigger",
         ),
-        ([{"action": {}}], ["the action type None"]),
-        ("AutoRenew", ["lifetime_actions 'AutoRenew'"]),
-        ([{"action": {"action_type": "AutoRenew"}}], []),  # no trigger: understood, it never fires
-        ([{"trigger": {"lifetime_percentage": 80}, "action": {"action_type": "autorenew"}}], []),
-        ([{"trigger": {"days_before_expiry": 3}, "action": {"action_type": "EmailContacts"}}], []),
-        (None, []),
+        ([{"action": {}}], "the lifetime action"),
+        ("AutoRenew", 'lifetime_actions "AutoRenew"'),
+        ([{"action": {"action_type": "AutoRenew"}}], "the trigger null"),  # no trigger: malformed (SPEC §2)
+        ([{"trigger": {"lifetime_percentage": 80}, "action": {"action_type": "autorenew"}}], None),
+        ([{"trigger": {"days_before_expiry": 3}, "action": {"action_type": "EmailContacts"}}], None),
+        (None, None),
     ],
 )
-def test_what_remediation_cannot_explain_is_named_by_its_raw_value(raw_actions: Any, named: list[str]) -> None:
-    problems = unexplained_actions(raw_actions)
-    assert len(problems) == len(named)
-    for problem, start in zip(problems, named, strict=True):
-        assert problem.startswith(start), problem
+def test_what_remediation_cannot_explain_is_named_by_its_raw_value(raw_actions: Any, named: str | None) -> None:
+    # Remediation asks the scan's own parser and rule, so the two can never disagree on what is understood.
+    problem = unexplained_actions(parse_policy({"lifetime_actions": raw_actions}).lifetime_actions)
+    if named is None:
+        assert problem is None
+    else:
+        assert problem is not None
+        assert named in problem, problem

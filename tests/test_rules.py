@@ -21,6 +21,7 @@ from shared.rules import (
     check_auto_renewal,
     check_expiry,
     evaluate,
+    unexplained_policy,
     unreadable_subscription,
     unreadable_vault,
 )
@@ -60,7 +61,13 @@ FORBIDDEN = ReadError("Forbidden (ForbiddenByFirewall)", "Client address is not 
 @pytest.mark.parametrize(
     ("case", "certificate", "status", "reason_has"),
     [
-        ("unreadable policy", cert(error=FORBIDDEN), Status.NOT_ASSESSED, "ForbiddenByFirewall"),
+        ("unreadable certificate", cert(error=FORBIDDEN), Status.NOT_ASSESSED, "ForbiddenByFirewall"),
+        (
+            "unreadable policy",
+            cert(policy_error=FORBIDDEN, lifetime_actions=()),
+            Status.NOT_ASSESSED,
+            "Could not read the certificate's issuance policy (HTTP 403 Forbidden (ForbiddenByFirewall)",
+        ),
         ("unreadable beats disabled", cert(error=FORBIDDEN, enabled=False), Status.NOT_ASSESSED, "HTTP 403"),
         ("disabled", cert(enabled=False, lifetime_actions=()), Status.NOT_APPLICABLE, "disabled"),
         (
@@ -109,14 +116,66 @@ FORBIDDEN = ReadError("Forbidden (ForbiddenByFirewall)", "Client address is not 
         (
             "AutoRenew without trigger",
             cert(lifetime_actions=(LifetimeAction("AutoRenew"),)),
-            Status.NON_COMPLIANT,
-            "without a trigger",
+            Status.NOT_ASSESSED,
+            "AutoRenew with a trigger that is neither days before expiry nor a percentage",
         ),
         (
             "unknown action type",
             cert(lifetime_actions=(LifetimeAction("Renew", days_before_expiry=5),)),
+            Status.NOT_ASSESSED,
+            'the action type "Renew"',
+        ),
+        (
+            "unknown action type after AutoRenew",
+            cert(lifetime_actions=(AUTO_30D, LifetimeAction("Renew", days_before_expiry=5))),
+            Status.NOT_ASSESSED,
+            'the action type "Renew"',
+        ),
+        (
+            "trigger in weeks",
+            cert(lifetime_actions=(LifetimeAction("AutoRenew", unexplained='the trigger {"weeks_before_expiry":2}'),)),
+            Status.NOT_ASSESSED,
+            'the trigger {"weeks_before_expiry":2}',
+        ),
+        (
+            "unknown action beats exempt and Unknown issuer",
+            cert(
+                issuer="Unknown",
+                tags={"autorenew-exempt": "true"},
+                lifetime_actions=(LifetimeAction("Renew", days_before_expiry=5),),
+            ),
+            Status.NOT_ASSESSED,
+            "remediation leaves it alone",
+        ),
+        (
+            "exempt tag key with a trailing space",
+            cert(tags={"autorenew-exempt ": "true"}, lifetime_actions=()),
+            Status.EXEMPT,
+            "autorenew-exempt =true",
+        ),
+        (
+            "exempt tag in full-width letters with a zero-width space",
+            cert(tags={"\uff41utorenew-exempt": "tr\u200bue"}, lifetime_actions=()),
+            Status.EXEMPT,
+            "exempt from this rule",
+        ),
+        (
+            "issuer Unknown with a trailing space",
+            cert(issuer="Unknown "),
             Status.NON_COMPLIANT,
-            "Renew (5 days before expiry)",
+            "Key Vault cannot renew it",
+        ),
+        (
+            "issuer Unknown with a zero-width space",
+            cert(issuer="Unk\u200bnown"),
+            Status.NON_COMPLIANT,
+            "Key Vault cannot renew it",
+        ),
+        (
+            "issuer Unknown in full-width letters",
+            cert(issuer="\uff35nknown"),
+            Status.NON_COMPLIANT,
+            "Key Vault cannot renew it",
         ),
     ],
 )
@@ -159,6 +218,20 @@ def test_exemption_tags_are_configurable() -> None:
     ("case", "certificate", "status", "severity", "reason_has"),
     [
         ("unreadable", cert(error=FORBIDDEN), Status.NOT_ASSESSED, Severity.MEDIUM, "Could not read"),
+        (
+            "policy behind a 403, expiring in 3 days",
+            cert(policy_error=FORBIDDEN, lifetime_actions=(), issuer=None, expires_on=NOW + timedelta(days=3)),
+            Status.NON_COMPLIANT,
+            Severity.HIGH,
+            "renew it now",
+        ),
+        (
+            "policy behind a 403, expiring next year",
+            cert(policy_error=FORBIDDEN, lifetime_actions=(), issuer=None),
+            Status.COMPLIANT,
+            Severity.MEDIUM,
+            "in 265 days",
+        ),
         (
             "disabled",
             cert(enabled=False, expires_on=NOW - timedelta(days=3)),
@@ -271,3 +344,32 @@ def test_unreadable_vault_and_subscription_yield_one_not_assessed_finding_per_ru
     subscription_findings = unreadable_subscription(VAULT.subscription_id, ReadError("AuthorizationFailed", "no", 403))
     assert [(f.vault_name, f.status) for f in subscription_findings] == [(None, Status.NOT_ASSESSED)] * 2
     assert "Key Vault Reader" in subscription_findings[0].reason
+
+
+def test_a_certificate_expiring_in_3_days_behind_a_403_policy_is_high_and_says_the_policy_was_unreadable() -> None:
+    findings = evaluate(
+        cert(policy_error=FORBIDDEN, lifetime_actions=(), issuer=None, expires_on=NOW + timedelta(days=3)),
+        now=NOW,
+        options=OPTIONS,
+    )
+    autorenew, expiry = findings
+    assert (autorenew.status, autorenew.error_code) == (Status.NOT_ASSESSED, "Forbidden (ForbiddenByFirewall)")
+    assert (expiry.status, expiry.severity) == (Status.NON_COMPLIANT, Severity.HIGH)
+    assert "Its issuance policy could not be read (HTTP 403" in expiry.reason
+    assert expiry.error_code is None, "the expiry verdict itself was not hindered"
+
+
+def test_an_unknown_action_type_is_not_assessed_and_names_the_raw_value_for_remediation() -> None:
+    renew = cert(lifetime_actions=(EMAIL_3D, LifetimeAction("Renew", days_before_expiry=5)))
+    assert unexplained_policy(renew) == 'the action type "Renew"'
+    finding = check_auto_renewal(renew, OPTIONS)
+    assert (finding.status, finding.error_code) == (Status.NOT_ASSESSED, "UnsupportedPolicy")
+    assert finding.reason.startswith('The issuance policy holds the action type "Renew", which this app')
+    assert unexplained_policy(cert(lifetime_actions=(EMAIL_3D, AUTO_30D))) is None
+    assert unexplained_policy(cert(lifetime_actions=())) is None
+
+
+def test_an_unknown_action_type_still_gets_its_expiry_verdict() -> None:
+    renew = cert(lifetime_actions=(LifetimeAction("Renew", days_before_expiry=5),), expires_on=NOW + timedelta(days=2))
+    finding = check_expiry(renew, now=NOW, options=OPTIONS)
+    assert (finding.status, finding.severity) == (Status.NON_COMPLIANT, Severity.HIGH)

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from shared.cli import main
+from shared.store import FindingsStore
 from tests.fakeazure import cert, estate, fault, firewall_fault, rbac_fault, subscription, throttle_fault, vault
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -206,7 +207,7 @@ def test_throttling_and_transient_errors_are_retried_honouring_retry_after(fake_
     assert len(azure.requests.where(operation="get_policy", certificate="flaky")) == 2
 
 
-def test_an_action_type_the_sdk_does_not_know_is_judged_not_dropped(fake_azure) -> None:
+def test_an_action_type_key_vault_does_not_define_is_not_assessed_naming_it(fake_azure) -> None:
     odd_policy = {
         "issuer": {"name": "Self"},
         "x509_props": {"validity_months": 12},
@@ -223,10 +224,14 @@ def test_an_action_type_the_sdk_does_not_know_is_judged_not_dropped(fake_azure) 
     )
     code, document = scan_json()
     findings = {f["certificate_name"]: f for f in document["findings"] if f["rule_id"] == "KeyVault-006"}
-    assert findings["odd-action"]["status"] == "non_compliant"
-    assert "RenewAndPray (10 days before expiry)" in findings["odd-action"]["reason"]
-    assert findings["shapeless"]["status"] in ("non_compliant", "not_assessed")
-    assert code == 1
+    assert findings["odd-action"]["status"] == "not_assessed"
+    assert findings["odd-action"]["error_code"] == "UnsupportedPolicy"
+    assert 'the action type "RenewAndPray"' in findings["odd-action"]["reason"]
+    assert findings["shapeless"]["status"] == "not_assessed"
+    assert 'lifetime_actions "AutoRenew"' in findings["shapeless"]["reason"]
+    expiry = {f["certificate_name"]: f["status"] for f in document["findings"] if f["rule_id"] == "CertificateExpiry"}
+    assert expiry == {"odd-action": "compliant", "shapeless": "compliant"}, "the expiry is still judged"
+    assert code == 3
 
 
 def test_a_malformed_list_item_is_not_assessed_and_its_neighbours_are_judged(fake_azure) -> None:
@@ -378,3 +383,187 @@ def test_the_demo_estate_gets_the_verdicts_its_author_wrote_down(fake_azure_demo
                     {(vault_spec["name"], spec["name"], rule): status for rule, status in spec["expect"].items()}
                 )
     assert got == expected
+
+
+# --- verdicts on odd policies, hostile text and settings from the command line (issue 11) --------------------
+
+
+def test_a_certificate_expiring_in_3_days_behind_a_403_policy_is_high_non_compliant(fake_azure) -> None:
+    fake_azure(
+        estate(
+            subscription(
+                "Walled",
+                vault(
+                    "rbac-kv",
+                    cert("soon", "Self", AUTO_80, expires_in_days=3, fault={"policy": rbac_fault()}),
+                    cert("later", "Self", AUTO_80, fault={"policy": fault(503, "ServiceUnavailable")}),
+                ),
+            )
+        )
+    )
+    code, document = scan_json()
+    by_rule = {(f["certificate_name"], f["rule_id"]): f for f in document["findings"]}
+
+    autorenew = by_rule[("soon", "KeyVault-006")]
+    assert (autorenew["status"], autorenew["error_code"]) == ("not_assessed", "Forbidden (ForbiddenByRbac)")
+    assert "issuance policy" in autorenew["reason"]
+    expiry = by_rule[("soon", "CertificateExpiry")]
+    assert (expiry["status"], expiry["severity"]) == ("non_compliant", "high")
+    assert "Its issuance policy could not be read (HTTP 403" in expiry["reason"]
+    assert by_rule[("later", "KeyVault-006")]["error_code"] == "ServiceUnavailable"
+    assert by_rule[("later", "CertificateExpiry")]["status"] == "compliant"
+    assert code == 1
+
+
+def test_a_trigger_that_is_neither_days_nor_percentage_is_not_assessed_naming_it(fake_azure) -> None:
+    def odd(trigger: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "issuer": {"name": "Self"},
+            "lifetime_actions": [{"trigger": trigger, "action": {"action_type": "AutoRenew"}}],
+        }
+
+    fake_azure(
+        estate(
+            subscription(
+                "Odd",
+                vault(
+                    "odd-trigger-kv",
+                    cert("weeks", policy_json=odd({"weeks_before_expiry": 2})),
+                    cert("fraction", policy_json=odd({"lifetime_percentage": 80.5})),
+                    cert("empty", policy_json=odd({})),
+                    cert(
+                        "renew-second",
+                        policy_json={
+                            "issuer": {"name": "Self"},
+                            "lifetime_actions": [
+                                {"trigger": {"days_before_expiry": 30}, "action": {"action_type": "AutoRenew"}},
+                                {"trigger": {"days_before_expiry": 5}, "action": {"action_type": "Renew"}},
+                            ],
+                        },
+                    ),
+                    cert("fine", "Self", AUTO_80),
+                ),
+            )
+        )
+    )
+    code, document = scan_json()
+    reasons = {f["certificate_name"]: f["reason"] for f in document["findings"] if f["rule_id"] == "KeyVault-006"}
+    statuses = verdicts(document)
+    assert statuses == {
+        ("odd-trigger-kv", "weeks"): "not_assessed",
+        ("odd-trigger-kv", "fraction"): "not_assessed",
+        ("odd-trigger-kv", "empty"): "not_assessed",
+        ("odd-trigger-kv", "renew-second"): "not_assessed",
+        ("odd-trigger-kv", "fine"): "compliant",
+    }
+    assert 'the trigger {"weeks_before_expiry":2}' in reasons["weeks"]
+    assert 'the trigger {"lifetime_percentage":80.5}' in reasons["fraction"]
+    assert "the trigger {}" in reasons["empty"]
+    assert 'the action type "Renew"' in reasons["renew-second"], "every lifetime action is looked at"
+    assert code == 3
+
+
+def hostile_text_estate() -> dict[str, Any]:
+    return estate(
+        subscription(
+            "Production",
+            vault(
+                "odd-text-kv",
+                cert("lone-surrogate", "Digi\ud800Cert", [("EmailContacts", {"days_before_expiry": 3})]),
+                cert("bidi", "Self\u202e", AUTO_80, tags={"owner\u202e": "team\nx"}),
+                cert(
+                    "forged-error",
+                    fault={"policy": fault(403, "Forbidden\r\nINFO forged", message="Denied\ud800\nINFO forged")},
+                ),
+            ),
+        )
+    )
+
+
+@pytest.mark.parametrize("output", ["json", "table"])
+def test_a_lone_surrogate_in_an_issuer_is_printed_in_a_real_process(fake_azure, output: str) -> None:
+    fake_azure(hostile_text_estate())
+    process = subprocess.run(
+        [sys.executable, "-m", "shared", "scan", "--format", output, "--no-store", "-v"],
+        cwd=ROOT,
+        capture_output=True,
+        timeout=120,
+        env=os.environ.copy(),
+        check=False,
+    )
+    assert process.returncode == 1, process.stderr
+    out = process.stdout.decode("utf-8")  # strict: the output is valid UTF-8
+    assert "Denied\ufffd" in out, "the service's message, its surrogate replaced"
+    assert "\u202e" not in out
+    assert "INFO forged" not in out.splitlines()
+    if output == "json":
+        document = json.loads(out)
+        assert "Digi\ufffdCert" in {f["issuer"] for f in document["findings"]}
+        forged = next(f for f in document["findings"] if f["certificate_name"] == "forged-error")
+        assert forged["error_code"] == "Forbidden INFO forged"
+        assert forged["reason"].count("\n") == 0
+    err = process.stderr.decode("utf-8")
+    assert not any(line.startswith("INFO forged") for line in err.splitlines()), err
+
+
+def test_a_lone_surrogate_in_an_issuer_is_stored_and_read_back(fake_azure, app_store_connection) -> None:
+    fake_azure(hostile_text_estate())
+    code, out, err = run_cli("scan", "--format", "json")
+    assert code == 1, err
+    with FindingsStore.from_connection_string(app_store_connection) as store:
+        latest = store.latest()
+    assert latest is not None
+    assert json.loads(out)["scan"]["id"] == latest.scan.id
+    assert "Digi\ufffdCert" in {f.issuer for f in latest.findings}
+
+
+def test_an_http_webhook_stops_the_cli_with_exit_2_naming_it_without_its_secret(fake_azure, monkeypatch) -> None:
+    fake_azure(decision_table_estate())
+    monkeypatch.setenv("ALERT_WEBHOOK_URL", "http://hooks.slack.com/services/T000/B000/SECRETTOKEN?sig=SECRET")
+    code, out, err = run_cli("scan", "--no-store")
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1, err
+    assert "ALERT_WEBHOOK_URL" in err
+    assert "http://hooks.slack.com" in err
+    assert "SECRET" not in err
+    assert "/services" not in err
+
+
+def test_an_unresolved_keyvault_reference_for_the_webhook_lets_scan_notify_scan_store_and_print(
+    fake_azure, app_store_connection, monkeypatch
+) -> None:
+    fake_azure(decision_table_estate())
+    monkeypatch.setenv(
+        "ALERT_WEBHOOK_URL",
+        "@Microsoft.KeyVault(SecretUri=https://ops-kv.vault.azure.net/secrets/webhook/SECRETVERSION)",
+    )
+    code, out, err = run_cli("scan", "--notify")
+    assert code == 1, "the exit code follows the findings"
+    assert "Stored as scan " in out
+    assert "cc-webapp-key-vault / cloudconformity" in out
+    assert "the alerts are off" in err
+    assert "ALERT_WEBHOOK_URL" in err
+    assert "Key Vault reference" in err
+    assert "SECRETVERSION" not in err + out
+
+
+@pytest.mark.parametrize("name", ["FINDINGS_STORAGE_CONNECTION", "AzureWebJobsStorage"])
+def test_a_connection_string_the_sdk_refuses_exits_2_naming_the_setting(fake_azure, monkeypatch, name: str) -> None:
+    fake_azure(decision_table_estate())
+    monkeypatch.delenv("FINDINGS_STORAGE_CONNECTION", raising=False)
+    monkeypatch.delenv("FINDINGS_TABLE_ENDPOINT", raising=False)
+    monkeypatch.setenv(name, "TableEndpoint=https://acct.table.core.windows.net;AccountKey=not-base64-SECRET!")
+    code, out, err = run_cli("scan")
+    assert code == 2
+    assert out == ""
+    assert f"Setting {name}: " in err
+    assert "SECRET" not in err
+
+
+def test_a_vault_name_from_resource_manager_with_a_bidirectional_override_is_shown_clean(fake_azure) -> None:
+    fake_azure(estate(subscription("Prod", vault("kv-\u202eodd", cert("a"), resource_group="rg-\u202eodd"))))
+    code, document = scan_json()
+    assert code == 0
+    assert {f["vault_name"] for f in document["findings"]} == {"kv-odd"}
+    assert all("\u202e" not in (f["vault_id"] or "") for f in document["findings"])

@@ -6,6 +6,7 @@ and raises on the Nth one; everything else is the real SDK talking to the real e
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -33,6 +34,7 @@ from shared.models import (
 )
 from shared.settings import Settings
 from shared.store import FindingsStore, StoreError, StoreLimits
+from shared.text import clean_text
 from tests.azurite import ACCOUNT_KEY, AzuriteNotInstalled, free_port, start_azurite
 
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
@@ -383,7 +385,7 @@ def test_a_100_kib_reason_round_trips_and_a_huge_one_is_cut_with_a_marker(findin
     assert cut.key == findings[1].key
 
 
-def test_hostile_and_non_ascii_names_round_trip(findings_store: FindingsStore) -> None:
+def test_hostile_and_non_ascii_names_come_back_clean(findings_store: FindingsStore) -> None:
     hostile = ("a/b\\c#d?e\x00\x01\x1f\x7f\x85\t\n" * 30)[:300]
     findings = [
         finding(1, certificate_name=hostile, vault_name="v/\\#?" * 10),
@@ -398,8 +400,23 @@ def test_hostile_and_non_ascii_names_round_trip(findings_store: FindingsStore) -
 
     latest = findings_store.latest()
     assert latest is not None
-    assert latest.findings == findings
-    assert latest.scan.problems == result.scan.problems
+    # Stored as given (an older version may have stored raw text), read back cleaned (SPEC §4): lone
+    # surrogates become U+FFFD, control and bidirectional characters go, everything else survives.
+    clean = [
+        dataclasses.replace(
+            f,
+            certificate_name=clean_text(f.certificate_name or ""),
+            vault_name=clean_text(f.vault_name or ""),
+            reason=clean_text(f.reason),
+        )
+        for f in findings
+    ]
+    assert latest.findings == clean
+    assert latest.findings[1].certificate_name == "証明書-é-🔐--\ufeff"
+    assert latest.findings[2].certificate_name == "lone-surrogate-\ufffd-end"
+    assert latest.findings[2].reason == "line 1\nline 2\r\n"
+    assert latest.scan.problems == ["webhook said:  / \\ # ? 🔐"]
+    json.dumps(latest.to_document(), ensure_ascii=False).encode("utf-8")  # no step after the store can fail on it
 
 
 def test_an_unreachable_store_raises_a_store_error_quickly_without_the_key() -> None:
@@ -569,3 +586,62 @@ def test_a_missing_azurite_says_to_run_npm_ci(monkeypatch: pytest.MonkeyPatch) -
 def test_purge_refuses_a_retention_below_one_day(findings_store: FindingsStore) -> None:
     with pytest.raises(StoreError, match="at least one day"):
         findings_store.purge(0)
+
+
+# --- manual posts: POST /api/alerts at most once per window ----------------------------------------------------
+
+
+def test_a_scan_posted_by_hand_four_minutes_ago_waits_six_more(findings_store: FindingsStore) -> None:
+    result = scan_result()
+    findings_store.save(result)
+    scan_id = result.scan.id
+    window = timedelta(minutes=10)
+
+    assert findings_store.claim_manual_post(scan_id, now=T0, window=window) is None
+    assert findings_store.claim_manual_post(scan_id, now=T0 + timedelta(minutes=4), window=window) == timedelta(
+        minutes=6
+    )
+    assert findings_store.claim_manual_post(scan_id, now=T0 + timedelta(minutes=10), window=window) is None
+    assert findings_store.claim_manual_post(scan_id, now=T0 + timedelta(minutes=11), window=window) == timedelta(
+        minutes=9
+    )
+    latest = findings_store.latest()
+    assert latest is not None
+    assert latest.findings == result.findings, "marking the post changes nothing else"
+
+
+def test_a_post_that_delivered_nothing_can_be_repeated_at_once(findings_store: FindingsStore) -> None:
+    result = scan_result()
+    findings_store.save(result)
+    window = timedelta(minutes=10)
+    assert findings_store.claim_manual_post(result.scan.id, now=T0, window=window) is None
+
+    findings_store.release_manual_post(result.scan.id, claimed_at=T0 - timedelta(seconds=1))  # not its claim
+    assert findings_store.claim_manual_post(result.scan.id, now=T0 + timedelta(minutes=1), window=window) is not None
+    findings_store.release_manual_post(result.scan.id, claimed_at=T0)
+    assert findings_store.claim_manual_post(result.scan.id, now=T0 + timedelta(minutes=1), window=window) is None
+
+
+def test_two_posts_at_once_cannot_both_claim_the_scan(findings_store: FindingsStore) -> None:
+    result = scan_result()
+    findings_store.save(result)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(
+            pool.map(
+                lambda _: findings_store.claim_manual_post(result.scan.id, now=T0, window=timedelta(minutes=10)),
+                range(4),
+            )
+        )
+    assert answers.count(None) == 1
+
+
+def test_the_same_problem_recorded_twice_is_one_line(findings_store: FindingsStore) -> None:
+    result = scan_result()
+    findings_store.save(result)
+    for _ in range(3):
+        findings_store.record_problem(result.scan.id, "The alert webhook failed: HTTP 400")
+    findings_store.record_problem(result.scan.id, "The alert webhook failed: HTTP 500")
+    stored = findings_store.get(result.scan.id)
+    assert stored is not None
+    assert stored.scan.problems.count("The alert webhook failed: HTTP 400") == 1
+    assert "The alert webhook failed: HTTP 500" in stored.scan.problems
