@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_target_arguments(scan)
     scan.add_argument("--format", choices=("table", "json"), default="table", help="output format (default table)")
     scan.add_argument("--no-store", action="store_true", help="do not store the scan in Table Storage")
-    scan.add_argument("--notify", action="store_true", help="post the digest to ALERT_WEBHOOK_URL, as the timer does")
+    scan.add_argument("--notify", action="store_true", help="post the digest to the alert webhooks, as the timer does")
     scan.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
     remediate.add_parser(commands)
     return parser
@@ -116,8 +116,8 @@ def _scan(args: argparse.Namespace, settings: Settings, out: IO[str], err: IO[st
     from shared.scan import ScanTarget, ScanTargetError, run_scan  # noqa: PLC0415
     from shared.store import FindingsStore, StoreError  # noqa: PLC0415
 
-    if args.notify and not settings.alert_webhook_url:
-        print(f"{PROG}: error: --notify needs the setting ALERT_WEBHOOK_URL", file=err)
+    if args.notify and not (settings.alert_webhook_url or settings.alert_routes):
+        print(f"{PROG}: error: --notify needs the setting ALERT_WEBHOOK_URL (or ALERT_ROUTES)", file=err)
         return EXIT_USAGE
     clients = AzureClients(settings)
     store = None

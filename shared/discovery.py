@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from shared.clients import AzureClients
 from shared.models import Vault
+from shared.text import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ def list_vaults(clients: AzureClients, subscription_id: str) -> list[Vault]:
                 resource_id=item.id,
                 resource_group=match.group(1) if match else None,
                 location=item.location,
+                tags={clean_text(str(k)): clean_text(str(v)) for k, v in (item.tags or {}).items()},
             )
         )
     return vaults

@@ -22,7 +22,8 @@ def timer_run(context: AppContext) -> RunOutcome:
     clients = context.clients
     store = context.store
     remediator = partial(apply_auto_remediation, settings, clients, store=store) if settings.auto_remediate else None
-    return run_scan(settings, clients, store=store, notify=bool(settings.alert_webhook_url), remediate=remediator)
+    notify = bool(settings.alert_webhook_url or settings.alert_routes)
+    return run_scan(settings, clients, store=store, notify=notify, remediate=remediator)
 
 
 def summary(outcome: RunOutcome) -> str:
@@ -61,14 +62,13 @@ def post_alerts(context: AppContext, query: api.Query) -> api.ApiResponse:
     def action() -> api.ApiResponse:
         api.check_names(query, ())
         settings = context.settings
-        if not settings.alert_webhook_url:
-            return api.error(409, "NoWebhook", "No webhook is configured: set ALERT_WEBHOOK_URL first.")
+        if not (settings.alert_webhook_url or settings.alert_routes):
+            return api.error(409, "NoWebhook", "No webhook is configured: set ALERT_WEBHOOK_URL or ALERT_ROUTES first.")
         store = context.store
         latest = store.latest()
         if latest is None:
             return api.error(404, "NoScan", "No scan has finished yet; there is nothing to post.")
-        previous = store.previous(latest.scan.id)
-        delivery = alerts.notify(settings, latest, previous=previous, force=True)
+        delivery = alerts.notify(settings, latest, store=store, full=True)
         if delivery is None:  # the webhook is set (checked above), so there was simply nothing to post
             return api.json_response(200, {"scan_id": latest.scan.id, "messages": 0, "delivered": 0})
         if delivery.error:
