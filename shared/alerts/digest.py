@@ -66,9 +66,9 @@ Mark = Literal["new", "worse"]
 # or break out of Slack's ``<url|text>``.
 _URL_SAFE = ":/?#@=&%-._~+,;!$"
 ZERO_WIDTH_SPACE = "\u200b"
-_LONG_TOKEN = re.compile(r"\S{25,}")
+_LONG_TOKEN = re.compile(r"\S{40,}")
 _BREAK_AFTER = frozenset("-._/:@")
-_TOKEN_RUN = 20  # a run of this many characters with no break opportunity gets one
+_TOKEN_RUN = 24  # a run of this many characters with no break opportunity gets one
 
 
 @dataclass(frozen=True, slots=True)
@@ -558,8 +558,8 @@ def place(finding: Finding) -> str:
 
 
 def breakable(text: str) -> str:
-    """``text`` with a zero-width space after ``-``, ``.``, ``_``, ``/``, ``:`` and ``@`` in tokens of 25
-    characters or more (and every 20 characters of a run with none of them), so a long certificate or
+    """``text`` with a zero-width space after ``-``, ``.``, ``_``, ``/``, ``:`` and ``@`` in tokens of 40
+    characters or more (and every 24 characters of a run with none of them), so a long certificate or
     vault name wraps inside a narrow card instead of running past its edge. Short words are untouched,
     so they still copy cleanly."""
     if not _LONG_TOKEN.search(text):

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.alerts.digest import Digest, Entry, RemediationItem, pack, payload_bytes
+from shared.text import clean_value
 
 GENERIC_MESSAGE_BUDGET = 256 * 1024
 GENERIC_MESSAGE_TYPE = "autorenew_guard.scan_digest"
@@ -26,7 +27,8 @@ def build_generic_messages(digest: Digest) -> list[dict[str, Any]]:
     groups += [[("problems", problem) for problem in _problems(e)] for e in digest.entries]
     base = len(payload_bytes(_message(digest, 999_999, 999_999, [])))
     pages = pack(groups, _cost, (GENERIC_MESSAGE_BUDGET - base,))
-    return [_message(digest, part, len(pages), page) for part, page in enumerate(pages, start=1)]
+    # Stored findings may predate the cleaning at the estate's edge: clean once more on the way out.
+    return [clean_value(_message(digest, part, len(pages), page)) for part, page in enumerate(pages, start=1)]
 
 
 def _cost(item: Item) -> tuple[int]:

@@ -95,7 +95,7 @@ def build_slack_messages(digest: Digest) -> list[dict[str, Any]]:
         title = labels[index] if index < len(labels) else None
         if title is None:
             return [_section("_(continued)_")]
-        return _sections(_markup_or_prose(f"_continued:_ {code(breakable(title))}", f"continued: {title}"))
+        return _sections(_markup_or_prose(f"_continued:_ {_place(title)}", f"continued: {title}"))
 
     widest_title = _header(digest.title(999, 999))
     # Room for the continuation label on every page, so adding it never overflows a page.
