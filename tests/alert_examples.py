@@ -10,12 +10,10 @@ Regenerate the examples after changing a builder:
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-
-from dataclasses import replace
-from datetime import timedelta
 
 from shared.alerts import build_messages, render
 from shared.alerts.digest import Ongoing, entry_key, make_digest

@@ -150,9 +150,7 @@ def buttons(kind: str, message: dict[str, Any]) -> list[tuple[str, str]]:
             if n.get("type") == "ActionSet"
             for a in n["actions"]
         ]
-    return [
-        (e["text"]["text"], e["url"]) for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]
-    ]
+    return [(e["text"]["text"], e["url"]) for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]]
 
 
 def assert_valid_slack(message: dict[str, Any]) -> None:
@@ -266,7 +264,8 @@ def test_teams_digest_is_an_adaptive_card_1_5_in_the_workflows_envelope() -> Non
     assert "Non-compliant 4 · Not assessed 2 · Compliant 3 · Exempt 1" in texts, "counts on one line, zeros left out"
     assert all(n["wrap"] for n in walk(card["body"]) if n.get("type") == "TextBlock")
     actions = [a for n in walk(card["body"]) if n.get("type") == "ActionSet" for a in n["actions"]]
-    assert actions and all(a["type"] == "Action.OpenUrl" for a in actions)
+    assert actions
+    assert all(a["type"] == "Action.OpenUrl" for a in actions)
     assert ("Open the full report", "https://func.example/api/report") in buttons("teams", message)
 
 
@@ -300,7 +299,8 @@ def test_an_unreadable_vault_is_one_entry_with_its_reason_said_once() -> None:
 def test_severity_is_a_word_as_well_as_a_colour() -> None:
     [teams] = build_messages("teams", example_result())
     coloured = [n for n in walk(card_of(teams)["body"]) if n.get("type") == "TextRun" and n.get("color") == "Attention"]
-    assert coloured and all(n["text"] in ("Critical", "High") for n in coloured)
+    assert coloured
+    assert all(n["text"] in ("Critical", "High") for n in coloured)
     [slack] = build_messages("slack", example_result())
     assert all(
         re.match(r":(red|large_orange|large_yellow)_circle: \*(Critical|High|Medium)\*", t)
@@ -491,7 +491,8 @@ def test_bidirectional_and_control_characters_never_reach_a_payload() -> None:
             text = json.dumps(message, ensure_ascii=False)
             for char in ("\u202e", "\u2066", "\u2069", "\u200f", "\x07", "\x1b"):
                 assert char not in text, (kind, char)
-            assert "kv-evil" in text and "certname" in text, kind
+            assert "kv-evil" in text, kind
+            assert "certname" in text, kind
 
 
 def test_links_cannot_break_out_of_markdown_or_slack_link_syntax() -> None:
