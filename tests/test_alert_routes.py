@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -28,12 +28,10 @@ from tests.alert_examples import finding, result_of
 from tests.fakeazure import cert, estate, firewall_fault, subscription, vault
 from tests.fakeazure.server import shared_tls
 from tests.plugins.webhook_receiver import Reply, WebhookReceiver
+from tests.test_function_app import FUNCTIONS  # the app indexes its functions once per process
 
 EMAIL_3D = [("EmailContacts", {"days_before_expiry": 3})]
 AUTO_80 = [("AutoRenew", {"lifetime_percentage": 80})]
-FUNCTIONS: dict[str | None, Callable[..., Any]] = {
-    f.get_function_name(): f.get_user_function() for f in function_app.app.get_functions()
-}
 
 
 def routed_estate() -> dict[str, Any]:
