@@ -334,7 +334,7 @@ def _links(findings: Sequence[Finding], portal_url: str) -> tuple[Link, ...]:
     links: list[Link] = []
     own = next((link for f in findings if (link := portal_link(f, portal_url))), None)
     if own:
-        label = "Open the certificate" if findings[0].certificate_name else "Open in Azure portal"
+        label = "Open the certificate" if findings[0].certificate_name else "Open the vault"
         links.append(Link(label, own))
     seen: set[str] = set()
     base = portal_url.rstrip("/")
