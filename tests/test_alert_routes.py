@@ -367,3 +367,25 @@ def test_route_settings_name_the_route_not_the_url() -> None:
         Settings.from_env({"ALERT_ROUTES": "team-a=http://hooks.example/secret-token"})
     assert "secret-token" not in str(raised.value)
     assert AlertRoute("x", "https://a/secret").__repr__() == "AlertRoute(name='x')"
+
+
+def test_a_vault_that_could_not_be_read_this_time_does_not_make_its_problems_resolved_or_new(
+    findings_store: FindingsStore, webhook_receiver: WebhookReceiver
+) -> None:
+    settings = central_settings(webhook_receiver.url)
+    readable = result_of([finding("kv-1", "a"), finding("kv-2", "b")])
+    walled = result_of(
+        [
+            finding("kv-1", "a"),
+            finding("kv-2", None, status=Status.NOT_ASSESSED, reason="Could not list the vault (HTTP 403)."),
+        ]
+    )
+    notify(settings, readable, store=findings_store)
+    notify(settings, walled, store=findings_store)
+    notify(settings, readable, store=findings_store)
+    _, blocked, back = webhook_receiver.bodies
+    assert blocked["resolved"] == 0
+    assert [p["vault_name"] for p in blocked["problems"]] == ["kv-2"], "the unreadable vault is new"
+    assert back["problems"] == [], "kv-2/b was posted before and is unchanged: not new again"
+    assert back["resolved"] == 1, "the vault can be read again"
+    assert notify(settings, readable, store=findings_store) is None

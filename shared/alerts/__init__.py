@@ -211,7 +211,7 @@ def _notify_one(
             posted = store.posted_problems(webhook.state_key)
         except StoreError as exc:
             log.warning("Could not read what was last posted to %s; listing everything: %s", webhook.label, exc)
-    decided = plan(problems, posted, now=now, remind_days=settings.alert_remind_days, full=full)
+    decided = plan(scope, posted, now=now, remind_days=settings.alert_remind_days, full=full)
     kind = resolve_kind(webhook.kind, webhook.url)
     try:
         digest = make_digest(

@@ -9,7 +9,7 @@ or subscription) when any of its problems is
 * **due**: last posted ``ALERT_REMIND_DAYS`` or more days ago (0: every scan).
 
 The other entries are only counted ("12 ongoing, last posted 2026-11-28"), and problems posted before
-that are no longer problems are counted as resolved. Without a store everything is new. This module is
+that the scan now judged fine are counted as resolved. Without a store everything is new. This module is
 pure: the store is read and written by :func:`shared.alerts.notify`.
 """
 
@@ -41,14 +41,20 @@ class Plan:
 
 
 def plan(
-    problems: Sequence[Finding],
+    findings: Sequence[Finding],
     posted: Mapping[str, PostedProblem] | None,
     *,
     now: datetime,
     remind_days: int,
     full: bool = False,
 ) -> Plan:
-    """What to list for one webhook. ``posted`` None means no store: everything is new and listed."""
+    """What to list for one webhook, from every finding it covers. ``posted`` None means no store:
+    everything is new and listed.
+
+    A problem counts as resolved only when this scan judged the same thing again and found no problem. A
+    problem the scan did not see at all (its vault could not be read this time, a scan of one vault, a
+    failed scan) is neither resolved nor forgotten: its record stays until retention deletes it."""
+    problems = [f for f in findings if f.status.is_problem]
     if posted is None:
         return Plan({f.key: "new" for f in problems}, None, None, ())
     marks: dict[str, Mark] = {}
@@ -68,13 +74,26 @@ def plan(
             listed.add(entry)
         else:
             quiet[entry] = max(quiet.get(entry, before.last_posted), before.last_posted)
+    judged_fine = {f.key for f in findings if not f.status.is_problem}
     current = {f.key for f in problems}
-    resolved = tuple(key for key in posted if key not in current)
+    # A vault that could not be read before and whose certificates were judged now is resolved as a vault.
+    read_vaults = {(f.vault_name or "").lower() for f in findings if f.certificate_name is not None}
+    resolved = tuple(
+        key
+        for key in posted
+        if key in judged_fine or (key not in current and _vault_level(key) in read_vaults - {""})
+    )
     ongoing_times = [when for entry, when in quiet.items() if entry not in listed]
     ongoing = Ongoing(len(ongoing_times), min(ongoing_times), max(ongoing_times)) if ongoing_times else None
     if full:
         return Plan(marks, None, None, resolved)
     return Plan(marks, frozenset(listed), ongoing, resolved)
+
+
+def _vault_level(key: str) -> str:
+    """The vault of a whole-vault finding's key (``rule|subscription|vault|``, see ``Finding.key``), else ""."""
+    parts = key.split("|")
+    return parts[2] if len(parts) == 4 and parts[2] and not parts[3] else ""
 
 
 def _worse(finding: Finding, before: PostedProblem) -> bool:
