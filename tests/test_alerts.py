@@ -33,7 +33,7 @@ from shared.alerts.slack import (
 from shared.alerts.teams import TEAMS_MESSAGE_BUDGET, TEAMS_MESSAGE_LIMIT
 from shared.models import RULE_EXPIRY, ScanResult, ScanStatus, Severity, Status
 from shared.settings import Settings
-from tests.alert_examples import example_files, example_result, finding, result_of
+from tests.alert_examples import example_binding, example_files, example_result, finding, result_of
 from tests.plugins.webhook_receiver import SECRET_PATH, Reply, WebhookReceiver
 
 SEVERITIES = [Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW]
@@ -281,6 +281,27 @@ def test_a_certificate_with_two_problems_is_one_entry_worst_first_with_each_rule
         "https://portal.azure.com/#asset/Microsoft_Azure_KeyVault/Certificate/"
         "https://cc-webapp-key-vault.vault.azure.net/certificates/cloudconformity",
     ) in buttons("slack", message)
+
+
+def test_a_binding_joins_its_certificates_entry_and_names_the_service() -> None:
+    result = example_result()
+    result = ScanResult(scan=result.scan, findings=[*result.findings, example_binding()])
+    service = "Application Gateway agw-webapp-prod (listener-cloudconformity)"
+    gateway = (
+        "https://portal.azure.com/#@/resource/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/"
+        "rg-web/providers/Microsoft.Network/applicationGateways/agw-webapp-prod"
+    )
+    [slack] = build_messages("slack", result)
+    [entry] = [t for t in slack_texts(slack) if "cloudconformity" in t]
+    assert f"*High* · Non-compliant · CertificateBinding · {service}\n" in entry
+    assert ("Open the Application Gateway", gateway) in buttons("slack", slack)
+    [teams] = build_messages("teams", result)
+    runs = [n["text"] for n in walk(card_of(teams)["body"]) if n.get("type") == "TextRun"]
+    assert f" · {service}" in runs
+    assert ("Open the Application Gateway", gateway) in buttons("teams", teams)
+    [generic] = build_messages("generic", result)
+    entries = {p["entry"] for p in generic["problems"] if p["certificate_name"] == "cloudconformity"}
+    assert entries == {"cc-webapp-key-vault / cloudconformity"}
 
 
 def test_an_unreadable_vault_is_one_entry_with_its_reason_said_once() -> None:

@@ -79,9 +79,7 @@ def plan(
     # A vault that could not be read before and whose certificates were judged now is resolved as a vault.
     read_vaults = {(f.vault_name or "").lower() for f in findings if f.certificate_name is not None}
     resolved = tuple(
-        key
-        for key in posted
-        if key in judged_fine or (key not in current and _vault_level(key) in read_vaults - {""})
+        key for key in posted if key in judged_fine or (key not in current and _vault_level(key) in read_vaults - {""})
     )
     ongoing_times = [when for entry, when in quiet.items() if entry not in listed]
     ongoing = Ongoing(len(ongoing_times), min(ongoing_times), max(ongoing_times)) if ongoing_times else None

@@ -68,6 +68,7 @@ _URL_SAFE = ":/?#@=&%-._~+,;!$"
 ZERO_WIDTH_SPACE = "\u200b"
 _LONG_TOKEN = re.compile(r"\S{40,}")
 _BREAK_AFTER = frozenset("-._/:@")
+_MAX_LINKS = 3  # buttons per entry: three fit side by side in a 500 px card
 _TOKEN_RUN = 24  # a run of this many characters with no break opportunity gets one
 
 
@@ -340,7 +341,7 @@ def _links(findings: Sequence[Finding], portal_url: str) -> tuple[Link, ...]:
     base = portal_url.rstrip("/")
     for finding in findings:
         rid = finding.resource_id
-        if not rid or not rid.startswith("/subscriptions/") or rid.lower() in seen or len(links) >= 4:
+        if not rid or not rid.startswith("/subscriptions/") or rid.lower() in seen or len(links) >= _MAX_LINKS:
             continue
         seen.add(rid.lower())
         label = SERVICE_LABELS.get((finding.resource_type or "").lower(), "service")
