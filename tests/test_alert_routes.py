@@ -255,9 +255,13 @@ def test_post_alerts_teams_card_lists_three_and_says_how_many_more(
     [card] = [b["attachments"][0]["content"] for b in channels.central.bodies]
     text = json.dumps(card, ensure_ascii=False)
     assert "… and 2 more, not listed here: open the full report for everything." in text
-    entries = [e for e in card["body"] if e["type"] == "Container" and "Severity" not in json.dumps(e)]
-    headings = [c["items"][0] for c in entries if c["items"][0]["type"] == "RichTextBlock"]
-    assert len([h for h in headings if any(r.get("color") for r in h["inlines"])]) == 3
+    headings = [
+        c["items"][0]
+        for c in card["body"]
+        if c["type"] == "Container" and c["items"][0]["type"] == "RichTextBlock" and c.get("separator")
+    ]
+    severities = [run["text"] for h in headings for run in h["inlines"] if run.get("color") in ("Attention", "Warning")]
+    assert severities == ["High", "High", "High"], "three entries, each with its severity as a word"
 
 
 # --- the cadence against the real store, with a clock ------------------------------------------------------------
