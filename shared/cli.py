@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_target_arguments(scan)
     scan.add_argument("--format", choices=("table", "json"), default="table", help="output format (default table)")
     scan.add_argument("--no-store", action="store_true", help="do not store the scan in Table Storage")
-    scan.add_argument("--notify", action="store_true", help="post the digest to ALERT_WEBHOOK_URL, as the timer does")
+    scan.add_argument("--notify", action="store_true", help="post the digest to the alert webhooks, as the timer does")
     scan.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
     remediate.add_parser(commands)
     return parser
@@ -97,8 +97,8 @@ def _scan(args: argparse.Namespace, settings: Settings, out: IO[str], err: IO[st
     # A webhook whose Key Vault reference did not resolve is the platform's state, not a typo (SPEC §4):
     # --notify then scans, stores and prints as usual, and says on stderr why nothing was posted.
     alerts_off = settings.alert_setting_error if args.notify else None
-    if args.notify and not alerts_off and not settings.alert_webhook_url:
-        print(f"{PROG}: error: --notify needs the setting ALERT_WEBHOOK_URL", file=err)
+    if args.notify and not alerts_off and not (settings.alert_webhook_url or settings.alert_routes):
+        print(f"{PROG}: error: --notify needs the setting ALERT_WEBHOOK_URL (or ALERT_ROUTES)", file=err)
         return EXIT_USAGE
     notify = bool(args.notify and not alerts_off)
     clients = AzureClients(settings)

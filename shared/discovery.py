@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from shared.clients import AzureClients
 from shared.models import Vault
-from shared.text import SINGLE_LINE_LOGS, single_line
+from shared.text import SINGLE_LINE_LOGS, clean_text, single_line
 
 log = logging.getLogger(__name__)
 log.addFilter(SINGLE_LINE_LOGS)  # estate text in log arguments cannot forge a line
@@ -75,6 +75,7 @@ def list_vaults(clients: AzureClients, subscription_id: str) -> list[Vault]:
                 resource_id=resource_id,
                 resource_group=match.group(1) if match else None,
                 location=_clean(item.location),
+                tags={clean_text(str(k)): clean_text(str(v)) for k, v in (item.tags or {}).items()},
             )
         )
     return vaults

@@ -34,7 +34,8 @@ def timer_run(context: AppContext) -> RunOutcome:
     clients = context.clients
     store = context.store
     remediator = partial(apply_auto_remediation, settings, clients, store=store) if settings.auto_remediate else None
-    outcome = run_scan(settings, clients, store=store, notify=bool(settings.alert_webhook_url), remediate=remediator)
+    notify = bool(settings.alert_webhook_url or settings.alert_routes)
+    outcome = run_scan(settings, clients, store=store, notify=notify, remediate=remediator)
     if settings.alert_setting_error:
         # A bad alert setting stops only the alerts: the scan ran and is stored; say why nothing was posted.
         _record_alert_setting_error(outcome, store, settings.alert_setting_error)
@@ -92,8 +93,8 @@ def post_alerts(context: AppContext, query: api.Query) -> api.ApiResponse:
         settings = context.settings
         if settings.alert_setting_error:
             return api.error(500, "ConfigurationError", settings.alert_setting_error)
-        if not settings.alert_webhook_url:
-            return api.error(409, "NoWebhook", "No webhook is configured: set ALERT_WEBHOOK_URL first.")
+        if not (settings.alert_webhook_url or settings.alert_routes):
+            return api.error(409, "NoWebhook", "No webhook is configured: set ALERT_WEBHOOK_URL or ALERT_ROUTES first.")
         store = context.store
         latest = store.latest()
         if latest is None:
@@ -113,8 +114,7 @@ def post_alerts(context: AppContext, query: api.Query) -> api.ApiResponse:
                 },
                 headers={"Retry-After": str(seconds)},
             )
-        previous = store.previous(latest.scan.id)
-        delivery = alerts.notify(settings, latest, previous=previous, force=True)
+        delivery = alerts.notify(settings, latest, store=store, full=True)
         if delivery is None or not delivery.delivered:
             _release(store, latest.scan.id, claimed_at)  # nothing reached the channel: posting again is fine
         if delivery is None:  # the webhook is set (checked above), so there was simply nothing to post

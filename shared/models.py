@@ -133,6 +133,8 @@ class Vault:
     resource_id: str | None = None
     resource_group: str | None = None
     location: str | None = None
+    # The vault's Resource Manager tags: ALERT_ROUTE_TAG here routes the problems of every certificate in it.
+    tags: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +238,9 @@ class Finding:
     binding: str | None = None
     bound_version: str | None = None
     current_version: str | None = None
+    # The value of the ALERT_ROUTE_TAG tag of the certificate, else of its vault (for a binding: of the
+    # referenced certificate, else vault): the route of ALERT_ROUTES whose webhook gets this problem too.
+    route: str | None = None
 
     @property
     def key(self) -> str:

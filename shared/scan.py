@@ -21,6 +21,7 @@ from typing import Any
 
 from shared import alerts, discovery, rules
 from shared.alerts import WebhookSender
+from shared.alerts.routing import RouteIndex, with_routes
 from shared.clients import AzureClients
 from shared.keyvault import VaultRead, read_error, read_pending_operations, read_vault, untrusted_vault_host
 from shared.models import (
@@ -75,6 +76,7 @@ class _Collector:
     vaults_read: int = 0
     vaults_failed: int = 0
     certificates: int = 0
+    routes: RouteIndex = field(default_factory=lambda: RouteIndex("alert-route"))
 
 
 def rule_options(settings: Settings) -> rules.RuleOptions:
@@ -92,7 +94,7 @@ def scan_estate(
     started = now or utcnow()
     scan = Scan(id=new_scan_id(started), started_at=started)
     options = rule_options(settings)
-    collected = _Collector()
+    collected = _Collector(routes=RouteIndex(settings.alert_route_tag))
     clock = time.monotonic()
 
     subscription_ids, failure = _subscriptions(settings, clients, target)
@@ -103,6 +105,8 @@ def scan_estate(
 
     vaults = _vaults(settings, clients, subscription_ids, collected)
     vaults = _select(vaults, target.vault_names)
+    for vault in vaults:
+        collected.routes.add_vault(vault)
     progress = Progress(vaults_total=len(vaults))
     if on_progress:
         on_progress(progress)
@@ -206,6 +210,7 @@ def _read(clients: AzureClients, vault: Vault, requests_in_flight: int, now: dat
 
 def _evaluate(read: VaultRead, now: datetime, options: rules.RuleOptions, collected: _Collector) -> None:
     collected.findings.extend(rules.evaluate_all(read.certificates, now=now, options=options))
+    collected.routes.add_certificates(read.certificates)
     collected.certificates += len(read.certificates)
     if read.error is not None:
         collected.vaults_failed += 1
@@ -215,6 +220,7 @@ def _evaluate(read: VaultRead, now: datetime, options: rules.RuleOptions, collec
 
 
 def _finish(scan: Scan, collected: _Collector, *, nothing_read: bool) -> ScanResult:
+    collected.findings = with_routes(collected.findings, collected.routes)  # every finding, bindings too
     scan.finished_at = utcnow()
     scan.certificate_count = collected.certificates
     scan.counts = count_by_status(collected.findings)
@@ -262,15 +268,7 @@ def run_scan(
     result = scan_estate(settings, clients, target=target, on_progress=on_progress)
     outcome = RunOutcome(result=result)
 
-    previous: ScanResult | None = None
     if store is not None:
-        if notify:
-            # Only the digest needs the previous scan (to mark findings NEW); a failure to read it costs the
-            # markers, not the save.
-            try:
-                previous = store.latest()
-            except StoreError as exc:
-                log.warning("Could not read the previous scan; no finding is marked new: %s", exc)
         try:
             store.save(result)
             outcome.stored = True
@@ -283,7 +281,7 @@ def run_scan(
         outcome.remediations = list(remediate(result))
 
     if notify:
-        delivery = alerts.notify(settings, result, previous=previous, remediations=outcome.remediations, sender=sender)
+        delivery = alerts.notify(settings, result, store=store, remediations=outcome.remediations, sender=sender)
         if delivery is not None:
             outcome.alerts_sent = delivery.delivered
             if delivery.error:

@@ -27,6 +27,10 @@ never meet the service's character rules; names never go into keys.
 ``remediations`` — one partition, newest first (inverted-time row keys); each row keeps the record as
 JSON plus typed copies of its simple fields for people browsing the table.
 
+``alertstate`` — what each webhook was last sent (see "Alert state" below): one partition per webhook
+(its route name and a hash of its URL, never the URL), one row per problem posted there, keyed by a hash
+of :attr:`Finding.key`. The alerts read it to list only what is new, worse or due for a reminder.
+
 Writes respect the Table service's limits even where Azurite does not enforce them: at most 100
 operations of one partition per transaction and at most ~3.5 MiB per request, string columns under
 64 KiB (UTF-16), entities under 1 MiB, far fewer than 252 properties. A finding too big for a page has
@@ -116,6 +120,16 @@ class _Unchanged(Exception):
     """Raised by an _update_scan change function to leave the scan as it is."""
 
 
+@dataclass(frozen=True, slots=True)
+class PostedProblem:
+    """One problem as it was last posted to one webhook: what it was then, and when."""
+
+    key: str  # Finding.key
+    status: str
+    severity: str
+    last_posted: datetime
+
+
 class StoreError(Exception):
     """The findings store could not do what was asked. ``str()`` is one line to show a person; it holds
     the service's error code when there is one and never a connection string, key or SAS token."""
@@ -154,10 +168,11 @@ class FindingsStore:
         scans_table: str = "scans",
         findings_table: str = "findings",
         remediations_table: str = "remediations",
+        alert_state_table: str = "alertstate",
         limits: StoreLimits | None = None,
         secrets_to_hide: Iterable[str] = (),
     ) -> None:
-        for name in (scans_table, findings_table, remediations_table):
+        for name in (scans_table, findings_table, remediations_table, alert_state_table):
             if not _TABLE_NAME.match(name):
                 raise StoreError(
                     f"{name!r} is not a valid table name (3-63 letters and digits, starting with a letter)"
@@ -166,6 +181,7 @@ class FindingsStore:
         self._scans = service.get_table_client(scans_table)
         self._findings = service.get_table_client(findings_table)
         self._remediations = service.get_table_client(remediations_table)
+        self._alert_state = service.get_table_client(alert_state_table)
         self._limits = limits or StoreLimits()
         self._hide = tuple(s for s in secrets_to_hide if s)
         self._created: set[str] = set()
@@ -224,7 +240,7 @@ class FindingsStore:
         return cls(service, secrets_to_hide=hide, **options)
 
     def close(self) -> None:
-        for client in (self._scans, self._findings, self._remediations):
+        for client in (self._scans, self._findings, self._remediations, self._alert_state):
             client.close()
         self._service.close()
 
@@ -300,6 +316,7 @@ class FindingsStore:
                 self._scans.delete_entity(_SCANS_PARTITION, str(row["RowKey"]))
         if old:
             log.info("Purged %d scans that started before %s", len(old), isoformat(cutoff))
+        self.purge_alert_state(cutoff)
         return len(old)
 
     def record_remediation(self, record: Mapping[str, Any]) -> None:
@@ -418,6 +435,66 @@ class FindingsStore:
             except (ValueError, TypeError):
                 raise StoreError(f"Remediation record {row['RowKey']} is not readable JSON") from None
         return records
+
+    # ------------------------------------------------------------------------------------- alert state
+
+    def posted_problems(self, webhook: str) -> dict[str, PostedProblem]:
+        """What was last posted to one webhook, by :attr:`Finding.key` (empty when nothing was, or when
+        the table does not exist yet)."""
+        posted: dict[str, PostedProblem] = {}
+        for row in self._query(self._alert_state, webhook, None, None, "read what the alerts last posted"):
+            columns = _plain(row)
+            when = _read_time(columns.get("last_posted"))
+            key = columns.get("finding_key")
+            if when is None or not isinstance(key, str):
+                continue  # a row we cannot read counts as never posted: the problem is listed again
+            posted[key] = PostedProblem(
+                key=key,
+                status=str(columns.get("status") or ""),
+                severity=str(columns.get("severity") or ""),
+                last_posted=when,
+            )
+        return posted
+
+    def record_posted(self, webhook: str, posted: Iterable[PostedProblem], forget: Iterable[str] = ()) -> None:
+        """Remember problems as posted to ``webhook`` now (``posted``) and drop those that are no longer
+        problems there (``forget``, finding keys), so the partition holds exactly the open problems."""
+        rows = [
+            {
+                "PartitionKey": webhook,
+                "RowKey": _posted_key(p.key),
+                "schema": SCHEMA_VERSION,
+                "finding_key": _clean(p.key, self._limits.property_chars * 4),
+                "status": p.status,
+                "severity": p.severity,
+                "last_posted": _table_time(p.last_posted),
+            }
+            for p in posted
+        ]
+        doomed = [{"PartitionKey": webhook, "RowKey": _posted_key(key)} for key in forget]
+        self._ensure_tables(self._alert_state)
+        self._write_entities(self._alert_state, rows, "record what the alerts posted")
+        self._write_entities(self._alert_state, doomed, "forget problems that were fixed", operation="delete")
+
+    def purge_alert_state(self, cutoff: datetime) -> int:
+        """Forget posts older than ``cutoff`` (retention): such a problem, if still open, is listed again."""
+        query = "last_posted lt @cutoff"
+        with self._calling("list old alert records"):
+            try:
+                old = [
+                    (str(e["PartitionKey"]), str(e["RowKey"]))
+                    for e in self._alert_state.query_entities(
+                        query, parameters={"cutoff": _utc(cutoff)}, select=["PartitionKey", "RowKey"]
+                    )
+                ]
+            except ResourceNotFoundError:
+                return 0
+        by_webhook: dict[str, list[dict[str, Any]]] = {}
+        for partition, row in old:
+            by_webhook.setdefault(partition, []).append({"PartitionKey": partition, "RowKey": row})
+        for rows in by_webhook.values():
+            self._write_entities(self._alert_state, rows, "delete old alert records", operation="delete")
+        return len(old)
 
     # -------------------------------------------------------------------------------------- internals
 
@@ -757,6 +834,11 @@ def _scan_key(scan_id: str) -> str:
     if _SIMPLE_ID.match(scan_id):
         return scan_id
     return "~" + hashlib.sha256(scan_id.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+
+
+def _posted_key(finding_key: str) -> str:
+    """A row key for a finding key: names never go into keys (they may hold characters keys refuse)."""
+    return hashlib.sha256(finding_key.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 
 def _inverted(moment: datetime) -> str:

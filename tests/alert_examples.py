@@ -10,13 +10,16 @@ Regenerate the examples after changing a builder:
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from shared.alerts import build_messages
+from shared.alerts import build_messages, render
+from shared.alerts.digest import Ongoing, entry_key, make_digest
 from shared.models import (
     RULE_AUTORENEW,
+    RULE_BINDING,
     RULE_EXPIRY,
     Finding,
     Scan,
@@ -166,13 +169,45 @@ def example_result() -> ScanResult:
     )
 
 
+def example_binding() -> Finding:
+    """An Application Gateway pinned to an old version of cloudconformity: joins that certificate's entry."""
+    base = finding(
+        "cc-webapp-key-vault",
+        "cloudconformity",
+        rule_id=RULE_BINDING,
+        reason="Application Gateway agw-webapp-prod (listener-cloudconformity) serves version 4f1c… of "
+        "cloudconformity, which expired on 2026-11-20; the vault's current version is 9a2e…, created "
+        "2026-11-19. Use the versionless secret id so the gateway follows renewals.",
+    )
+    return replace(
+        base,
+        resource_id=f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-web/providers/Microsoft.Network/"
+        "applicationGateways/agw-webapp-prod",
+        resource_type="Microsoft.Network/applicationGateways",
+        binding="listener-cloudconformity",
+        bound_version="4f1c",
+        current_version="9a2e",
+    )
+
+
 def example_messages(kind: str) -> list[dict[str, Any]]:
+    """A morning's digest to the central webhook: two entries new, one worse, three ongoing, one fixed."""
     result = example_result()
-    new = {f.key for f in result.problems if f.vault_name == "payments-kv" or f.rule_id == RULE_EXPIRY}
-    return build_messages(
-        kind,
+    result = replace(result, findings=[*result.findings, example_binding()])
+    new = {f.key for f in result.problems if f.vault_name == "payments-kv" or f.rule_id == RULE_BINDING}
+    worse = {f.key: "worse" for f in result.problems if f.vault_name == "kv-legacy-weu"}
+    digest = make_digest(
         result,
-        new_keys=new,
+        marks={**dict.fromkeys(new, "new"), **worse},  # type: ignore[dict-item]
+        listed={entry_key(f) for f in result.problems},
+        ongoing=Ongoing(3, STARTED - timedelta(days=5), STARTED - timedelta(days=2)),
+        remind_days=7,
+        fixed=1,
+        notes=[
+            "Route 'team-identity' is not defined: 2 problems are tagged alert-route=team-identity, but "
+            "ALERT_ROUTES has no route of that name, so only this channel got them. Add the route to "
+            "ALERT_ROUTES or fix the tag."
+        ],
         remediations=[
             {
                 "vault_name": "kv-shared-tls",
@@ -183,6 +218,15 @@ def example_messages(kind: str) -> list[dict[str, Any]]:
             }
         ],
         report_url="https://func-autorenew-guard.azurewebsites.net/api/report",
+    )
+    return render(kind, digest)
+
+
+def example_full_messages(kind: str) -> list[dict[str, Any]]:
+    """The full digest (``POST /api/alerts``) of the example scan."""
+    result = example_result()
+    return build_messages(
+        kind, result, new_keys={f.key for f in result.problems}, report_url="https://func.example/api/report"
     )
 
 

@@ -17,11 +17,11 @@ from shared.alerts import (
     DeliveryResult,
     WebhookSender,
     build_messages,
-    new_finding_keys,
     notify,
     resolve_kind,
 )
-from shared.alerts.digest import pack, portal_link, split_text
+from shared.alerts.digest import ZERO_WIDTH_SPACE as ZWSP
+from shared.alerts.digest import breakable, pack, portal_link, split_text
 from shared.alerts.slack import (
     SLACK_HEADER_LIMIT,
     SLACK_MAX_BLOCKS,
@@ -33,7 +33,7 @@ from shared.alerts.slack import (
 from shared.alerts.teams import TEAMS_MESSAGE_BUDGET, TEAMS_MESSAGE_LIMIT
 from shared.models import RULE_EXPIRY, ScanResult, ScanStatus, Severity, Status
 from shared.settings import Settings
-from tests.alert_examples import example_files, example_result, finding, result_of
+from tests.alert_examples import example_binding, example_files, example_result, finding, result_of
 from tests.plugins.webhook_receiver import SECRET_PATH, Reply, WebhookReceiver
 
 SEVERITIES = [Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW]
@@ -141,6 +141,18 @@ def settings_for(url: str, kind: str = "auto", *, on_clean: bool = False) -> Set
     return Settings(alert_webhook_url=url, alert_webhook_kind=kind, alert_on_clean=on_clean)  # type: ignore[arg-type]
 
 
+def buttons(kind: str, message: dict[str, Any]) -> list[tuple[str, str]]:
+    """(title, url) of every link button of a message."""
+    if kind == "teams":
+        return [
+            (a["title"], a["url"])
+            for n in walk(card_of(message)["body"])
+            if n.get("type") == "ActionSet"
+            for a in n["actions"]
+        ]
+    return [(e["text"]["text"], e["url"]) for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]]
+
+
 def assert_valid_slack(message: dict[str, Any]) -> None:
     assert message["text"].strip(), "a top-level text fallback is required"
     assert 1 <= len(message["blocks"]) <= SLACK_MAX_BLOCKS
@@ -238,39 +250,91 @@ def test_slack_digest_validates_against_slack_sdk_block_kit_models() -> None:
     assert_valid_slack(message)
     assert message["text"].startswith("AutoRenew Guard: 2 certificates need attention")
     text = "\n".join(slack_texts(message))
-    assert "Compliant 3 · Non-compliant 4 · Exempt 1 · Not applicable 0 · Not assessed 2" in text
-    assert "<https://func.example/api/report|Open the full report>" in text
+    assert "*Findings:* Non-compliant 4 · Not assessed 2 · Compliant 3 · Exempt 1\n" in text, "zeros left out"
+    assert ("Open the full report", "https://func.example/api/report") in buttons("slack", message)
 
 
 def test_teams_digest_is_an_adaptive_card_1_5_in_the_workflows_envelope() -> None:
-    [message] = build_messages("teams", example_result())
+    [message] = build_messages("teams", example_result(), report_url="https://func.example/api/report")
     assert_valid_teams(message)
     card = card_of(message)
+    assert set(card) <= {"$schema", "type", "version", "msteams", "fallbackText", "body"}
     assert card["body"][0]["text"] == card["fallbackText"]
-    facts = next(e for e in card["body"] if e["type"] == "FactSet")["facts"]
-    assert {f["title"]: f["value"] for f in facts}["Non-compliant"] == "4"
+    texts = [n["text"] for n in walk(card["body"]) if n.get("type") == "TextBlock"]
+    assert "Non-compliant 4 · Not assessed 2 · Compliant 3 · Exempt 1" in texts, "counts on one line, zeros left out"
+    assert all(n["wrap"] for n in walk(card["body"]) if n.get("type") == "TextBlock")
+    actions = [a for n in walk(card["body"]) if n.get("type") == "ActionSet" for a in n["actions"]]
+    assert actions
+    assert all(a["type"] == "Action.OpenUrl" for a in actions)
+    assert ("Open the full report", "https://func.example/api/report") in buttons("teams", message)
 
 
-def test_each_problem_shows_severity_status_rule_place_reason_expiry_and_portal_link() -> None:
+def test_a_certificate_with_two_problems_is_one_entry_worst_first_with_each_rules_reason() -> None:
     [message] = build_messages("slack", example_result())
-    expired = next(t for t in slack_texts(message) if "CertificateExpiry" in t and "cloudconformity" in t)
-    assert expired.startswith(":red_circle: *Critical* · Non-compliant · CertificateExpiry")
-    assert "`cc-webapp-key-vault` / `cloudconformity` · expired 2026-11-20" in expired
-    assert "The certificate expired on 2026-11-20 (7 days ago); replace it now." in expired
+    [entry] = [t for t in slack_texts(message) if "cloudconformity" in t]
+    assert entry.startswith(":red_circle: *Critical* · `cc-webapp-key-vault` / `cloudconformity` · expired 2026-11-20")
+    critical = entry.index("*Critical* · Non-compliant · CertificateExpiry\nThe certificate expired on 2026-11-20")
+    high = entry.index("*High* · Non-compliant · KeyVault-006\nOnly EmailContacts is configured")
+    assert critical < high
     assert (
-        "<https://portal.azure.com/#asset/Microsoft_Azure_KeyVault/Certificate/"
-        "https://cc-webapp-key-vault.vault.azure.net/certificates/cloudconformity|Open in Azure portal>"
-    ) in expired
-    whole_vault = next(t for t in slack_texts(message) if "kv-legacy-weu" in t)
-    assert "`kv-legacy-weu` (the whole vault)" in whole_vault
-    assert "/resource/subscriptions/11111111-1111-1111-1111-111111111111/resourceGroups/rg-certs/" in whole_vault
+        "Open the certificate",
+        "https://portal.azure.com/#asset/Microsoft_Azure_KeyVault/Certificate/"
+        "https://cc-webapp-key-vault.vault.azure.net/certificates/cloudconformity",
+    ) in buttons("slack", message)
+
+
+def test_a_binding_joins_its_certificates_entry_and_names_the_service() -> None:
+    result = example_result()
+    result = ScanResult(scan=result.scan, findings=[*result.findings, example_binding()])
+    service = "Application Gateway agw-webapp-prod (listener-cloudconformity)"
+    gateway = (
+        "https://portal.azure.com/#@/resource/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/"
+        "rg-web/providers/Microsoft.Network/applicationGateways/agw-webapp-prod"
+    )
+    [slack] = build_messages("slack", result)
+    [entry] = [t for t in slack_texts(slack) if "cloudconformity" in t]
+    assert f"*High* · Non-compliant · CertificateBinding · {service}\n" in entry
+    assert ("Open the Application Gateway", gateway) in buttons("slack", slack)
+    [teams] = build_messages("teams", result)
+    runs = [n["text"] for n in walk(card_of(teams)["body"]) if n.get("type") == "TextRun"]
+    assert f" · {service}" in runs
+    assert ("Open the Application Gateway", gateway) in buttons("teams", teams)
+    [generic] = build_messages("generic", result)
+    entries = {p["entry"] for p in generic["problems"] if p["certificate_name"] == "cloudconformity"}
+    assert entries == {"cc-webapp-key-vault / cloudconformity"}
+
+
+def test_an_unreadable_vault_is_one_entry_with_its_reason_said_once() -> None:
+    for kind in ("slack", "teams"):
+        [message] = build_messages(kind, example_result())
+        text = json.dumps(message, ensure_ascii=False)
+        assert text.count("Could not list the vault's certificates (HTTP 403 ForbiddenByFirewall") == 1, kind
+        assert "KeyVault-006, CertificateExpiry" in text
+        vault_links = [url for _, url in buttons(kind, message) if "kv-legacy-weu" in url]
+        assert vault_links == [
+            "https://portal.azure.com/#@/resource/subscriptions/11111111-1111-1111-1111-111111111111"
+            "/resourceGroups/rg-certs/providers/Microsoft.KeyVault/vaults/kv-legacy-weu/certificates"
+        ]
+
+
+def test_severity_is_a_word_as_well_as_a_colour() -> None:
+    [teams] = build_messages("teams", example_result())
+    coloured = [n for n in walk(card_of(teams)["body"]) if n.get("type") == "TextRun" and n.get("color") == "Attention"]
+    assert coloured
+    assert all(n["text"] in ("Critical", "High") for n in coloured)
+    [slack] = build_messages("slack", example_result())
+    assert all(
+        re.match(r":(red|large_orange|large_yellow)_circle: \*(Critical|High|Medium)\*", t)
+        for t in slack_texts(slack)
+        if "_circle:" in t
+    )
 
 
 def test_problems_come_most_severe_first_in_every_format() -> None:
     result = many_problems(12)
     expected = [f.certificate_name for f in result.problems]
     for kind in ("teams", "slack", "generic"):
-        [message] = build_messages(kind, result)
+        [message] = build_messages(kind, result, max_items=100)
         assert problem_names(kind, message) == expected, kind
     assert [f.severity for f in result.problems[:3]] == [Severity.CRITICAL] * 3
 
@@ -278,7 +342,7 @@ def test_problems_come_most_severe_first_in_every_format() -> None:
 @pytest.mark.parametrize("kind", ["teams", "slack", "generic"])
 def test_a_500_problem_digest_is_split_across_numbered_messages_and_each_problem_appears_once(kind: str) -> None:
     result = many_problems(500, reason=None if kind != "generic" else "A reason of some length. " * 30)
-    messages = build_messages(kind, result)
+    messages = build_messages(kind, result, max_items=1000)
     parts = len(messages)
     assert parts > 1
     assert titles(kind, messages) == [
@@ -322,32 +386,67 @@ def test_a_reason_bigger_than_a_teams_message_spreads_over_messages() -> None:
     for message in messages:
         assert_valid_teams(message)
     runs = "".join(n["text"] for m in messages for n in walk(card_of(m)["body"]) if n.get("type") == "TextRun")
-    assert reason in runs
+    assert reason in runs.replace(ZWSP, "").replace("continued: kv-1 / huge", "")
 
 
-def test_findings_new_since_the_previous_scan_are_marked_new() -> None:
-    previous = result_of(
-        [
-            finding("kv-1", "old-problem"),
-            finding("kv-1", "was-fine", status=Status.COMPLIANT, reason="AutoRenew is set."),
-        ]
-    )
+def test_an_entry_split_across_messages_says_which_certificate_it_continues() -> None:
+    reason = "y" * 30_000
+    for kind in ("teams", "slack"):
+        messages = build_messages(kind, result_of([finding("kv-1", "huge-certificate", reason=reason)]))
+        assert len(messages) > 1, kind
+        for message in messages[1:]:
+            if kind == "teams":
+                first = card_of(message)["body"][1]
+                assert [r["text"] for r in first["inlines"]] == ["continued: ", "kv-1 / huge-certificate"]
+            else:
+                assert message["blocks"][1]["text"]["text"] == "_continued:_ `kv-1` / `huge-certificate`"
+                assert_valid_slack(message)
+
+
+def test_long_unbroken_names_get_break_opportunities_and_still_read_the_same() -> None:
+    name = "api-payments-westeurope-production-contoso-com-" + "x" * 60
+    assert breakable("short-name stays") == "short-name stays"
+    broken = breakable(name)
+    assert broken.replace(ZWSP, "") == name
+    assert max(len(part) for part in broken.split(ZWSP)) <= 24
+    result = result_of([finding("kv-1", name)])
+    [teams] = build_messages("teams", result)
+    heading = card_of(teams)["body"][4]["items"][0]
+    assert broken in [r["text"] for r in heading["inlines"]][2]
+    [slack] = build_messages("slack", result)
+    assert f"`{broken}`" in "\n".join(slack_texts(slack))
+    [generic] = build_messages("generic", result)
+    assert generic["problems"][0]["certificate_name"] == name, "data stays exact"
+
+
+def test_at_most_max_items_entries_then_and_n_more_with_the_report_button() -> None:
+    result = many_problems(10)
+    for kind in ("teams", "slack", "generic"):
+        [message] = build_messages(kind, result, max_items=3, report_url="https://func.example/api/report")
+        assert problem_names(kind, message) == [f.certificate_name for f in result.problems][:3], kind
+        text = json.dumps(message, ensure_ascii=False)
+        assert "… and 7 more, not listed here: open the full report for everything." in text or (
+            kind == "generic" and message["more"] == 7
+        )
+        if kind != "generic":
+            assert buttons(kind, message).count(("Open the full report", "https://func.example/api/report")) == 2
+
+
+def test_new_and_worse_entries_are_marked_in_every_format() -> None:
     current = result_of([finding("kv-1", "old-problem"), finding("kv-1", "was-fine", severity=Severity.MEDIUM)])
-    new = new_finding_keys(current, previous)
-    assert new == {f.key for f in current.findings if f.certificate_name == "was-fine"}
-    assert new_finding_keys(current, None) == {f.key for f in current.findings}
+    [old, new] = current.findings
 
-    [slack] = build_messages("slack", current, new_keys=new)
+    [slack] = build_messages("slack", current, new_keys={new.key})
     sections = [t for t in slack_texts(slack) if "`kv-1`" in t]
     assert [":new: *NEW*" in t for t in sections] == [False, True]
-    assert "1 of them new since the previous scan" in "\n".join(slack_texts(slack))
+    assert "(1 new since the last digest)" in "\n".join(slack_texts(slack))
 
-    [teams] = build_messages("teams", current, new_keys=new)
+    [teams] = build_messages("teams", current, new_keys={new.key}, marks={old.key: "worse"})
     containers = [e for e in card_of(teams)["body"] if e["type"] == "Container"]
-    marked = [any(n.get("text") == "NEW " for n in walk(c)) for c in containers]
-    assert marked == [False, True]
+    marked = [[n["text"] for n in walk(c) if n.get("text") in ("NEW ", "WORSE ")] for c in containers]
+    assert marked == [["WORSE "], ["NEW "]]
 
-    [generic] = build_messages("generic", current, new_keys=new)
+    [generic] = build_messages("generic", current, new_keys={new.key})
     assert [(p["certificate_name"], p["new"]) for p in generic["problems"]] == [
         ("old-problem", False),
         ("was-fine", True),
@@ -367,7 +466,7 @@ def test_hostile_estate_text_is_inert_in_slack() -> None:
     z = ZERO_WIDTH_SPACE
     assert f"{z}*{z}boom{z}*{z}" in everything  # cannot open or close bold
     assert "@channel" in everything  # verbatim text: not a mention
-    assert "[link](http://evil)" in everything  # Slack has no [text](url) links: it stays literal
+    assert "[link](http://evil)" in everything.replace(ZWSP, "")  # Slack has no [text](url) links: it stays literal
     # Names sit in code spans, where formatting characters are literal; a backtick cannot end the span.
     assert "`kv-&lt;!channel&gt;` / `*bold*_it_~s~\u02cbtick\u02cb`" in everything
     assert all(block["text"]["verbatim"] for block in message["blocks"] if block["type"] == "section")
@@ -387,15 +486,34 @@ def test_hostile_estate_text_stays_plain_text_in_teams() -> None:
     assert_valid_teams(message)
     body = card_of(message)["body"]
     markdown_texts = [n["text"] for n in walk(body) if n.get("type") == "TextBlock"]
-    links = [t for t in markdown_texts if t.startswith("[Open in Azure portal](")]
-    assert len(links) == 1
-    assert re.fullmatch(r"\[Open in Azure portal\]\([^\s()\[\]<>*`|]+\)", links[0])
-    for text in set(markdown_texts) - set(links):
+    for text in markdown_texts:
         for raw in [*HOSTILE, "kv-<!channel>", "_it_", "`tick`"]:
             assert raw not in text, (raw, text)
+    [(title, url)] = buttons("teams", message)
+    assert title == "Open the certificate"
+    assert re.fullmatch(r"https://[^\s()\[\]<>*`|]+", url)
     runs = [n["text"] for n in walk(body) if n.get("type") == "TextRun"]
     assert "kv-<!channel> / *bold*_it_~s~`tick`" in runs
-    assert hostile.findings[0].reason in runs  # verbatim: a TextRun never renders Markdown or HTML
+    assert hostile.findings[0].reason in [r.replace(ZWSP, "") for r in runs]  # a TextRun never renders Markdown
+
+
+def test_bidirectional_and_control_characters_never_reach_a_payload() -> None:
+    sneaky = result_of(
+        [
+            finding(
+                "kv-\u202eevil",
+                "cert\u2066name\x07",
+                reason="Expires\u202e soon\x1b[31m; owner \u200fteam\u2069.",
+            )
+        ]
+    )
+    for kind in ("teams", "slack", "generic"):
+        for message in build_messages(kind, sneaky):
+            text = json.dumps(message, ensure_ascii=False)
+            for char in ("\u202e", "\u2066", "\u2069", "\u200f", "\x07", "\x1b"):
+                assert char not in text, (kind, char)
+            assert "kv-evil" in text, kind
+            assert "certname" in text, kind
 
 
 def test_links_cannot_break_out_of_markdown_or_slack_link_syntax() -> None:
@@ -406,13 +524,11 @@ def test_links_cannot_break_out_of_markdown_or_slack_link_syntax() -> None:
     link = portal_link(evil)
     assert link is not None
     assert re.fullmatch(r"[^\s()<>|\[\]]+", link)
-    [teams] = build_messages("teams", result_of([evil]))
-    links = [n["text"] for n in walk(card_of(teams)["body"]) if n.get("type") == "TextBlock" and "](" in n["text"]]
-    assert len(links) == 1
-    assert re.fullmatch(r"\[Open in Azure portal\]\([^\s()\[\]]+\)", links[0])
-    [slack] = build_messages("slack", result_of([evil]))
-    assert_valid_slack(slack)
-    assert len(re.findall(r"<https://[^|>]+\|Open in Azure portal>", "\n".join(slack_texts(slack)))) == 1
+    for kind in ("teams", "slack"):
+        [message] = build_messages(kind, result_of([evil]))
+        [(_, url)] = buttons(kind, message)
+        assert url == link
+        assert not [n for n in walk(message) if isinstance(n.get("text"), str) and "](" in n["text"]]
 
 
 def test_all_clear_is_short_and_only_posted_when_asked() -> None:
@@ -466,7 +582,7 @@ def test_remediations_get_their_own_short_section() -> None:
 
 def test_generic_messages_are_a_subset_of_the_scan_document() -> None:
     result = example_result()
-    [message] = build_messages("generic", result, new_keys=new_finding_keys(result, None))
+    [message] = build_messages("generic", result, new_keys={f.key for f in result.problems})
     assert message["scan"] == result.scan.to_dict()
     assert message["part"] == message["parts"] == 1
     assert len(message["problems"]) == len(result.problems) == 6
@@ -488,6 +604,8 @@ def test_split_text_and_pack_never_drop_or_cut_anything() -> None:
     pages = pack([[1, 2], [3], [50], [4, 5, 6]], lambda n: (n,), (10,))
     assert pages == [[1, 2, 3], [50], [4, 5], [6]]  # a page of its own for 50; the too-big group spreads
     assert [n for page in pages for n in page] == [1, 2, 3, 50, 4, 5, 6]
+    labelled = pack([[1, 2], [3], [50], [4, 5, 6]], lambda n: (n,), (10,), continued=lambda group: [0])
+    assert labelled == [[1, 2, 3], [50], [4, 5], [0, 6]]  # only a group spread over pages is labelled
 
 
 def test_docs_examples_are_what_the_builders_produce() -> None:
@@ -622,15 +740,7 @@ def test_notify_posts_the_digest_in_the_configured_format(webhook_receiver: Webh
     assert_valid_slack(body)
     assert body["text"].startswith("AutoRenew Guard: 2 certificates need attention")
     assert body["text"].count("NEW") == 0
-    assert sum(":new:" in t for t in slack_texts(body)) == 6, "no previous scan: every problem is new"
-
-
-def test_notify_marks_only_what_is_new_since_the_previous_scan(webhook_receiver: WebhookReceiver) -> None:
-    post, _ = sender()
-    result = example_result()
-    notify(settings_for(webhook_receiver.url, "generic"), result, previous=result, sender=post)
-    [body] = webhook_receiver.bodies
-    assert [p["new"] for p in body["problems"]] == [False] * 6
+    assert sum(t.count(":new:") for t in slack_texts(body)) == 3, "no store: every entry is new"
 
 
 def test_notify_stays_quiet_on_a_clean_scan_unless_asked(webhook_receiver: WebhookReceiver) -> None:
@@ -639,7 +749,7 @@ def test_notify_stays_quiet_on_a_clean_scan_unless_asked(webhook_receiver: Webho
     assert notify(settings_for(url, "teams"), clean_result(), sender=post) is None
     assert webhook_receiver.requests == []
     assert notify(settings_for(url, "teams", on_clean=True), clean_result(), sender=post) == DeliveryResult(1, 1)
-    assert notify(settings_for(url, "teams"), clean_result(), sender=post, force=True) == DeliveryResult(1, 1)
+    assert notify(settings_for(url, "teams"), clean_result(), sender=post, full=True) == DeliveryResult(1, 1)
     assert len(webhook_receiver.requests) == 2
     assert_valid_teams(webhook_receiver.bodies[0])
 
@@ -651,7 +761,7 @@ def test_notify_reports_a_failing_webhook_instead_of_raising(
     webhook_receiver.default = Reply(500)
     post, _ = sender(max_attempts=2)
     delivery = notify(settings_for(webhook_receiver.url, "slack"), example_result(), sender=post)
-    assert delivery == DeliveryResult(1, 0, "the message: HTTP 500 after 2 attempts")
+    assert delivery == DeliveryResult(1, 0, "ALERT_WEBHOOK_URL: the message: HTTP 500 after 2 attempts")
     assert_no_secret(caplog.text, webhook_receiver)
 
 
@@ -662,4 +772,4 @@ def test_notify_survives_a_broken_transport() -> None:
 
     url = "https://hooks.slack.com" + SECRET_PATH
     delivery = notify(settings_for(url), example_result(), sender=Broken())
-    assert delivery == DeliveryResult(1, 0, "unexpected error while posting (RuntimeError)")
+    assert delivery == DeliveryResult(1, 0, "ALERT_WEBHOOK_URL: unexpected error while posting (RuntimeError)")

@@ -1,28 +1,38 @@
-"""Chat alerts after a scan: one digest of what needs attention, posted to Teams, Slack or any webhook.
+"""Chat alerts after a scan: per webhook, one digest of what needs attention, posted to Teams, Slack or JSON.
 
-- :func:`build_messages` (pure) lays a :class:`ScanResult` out as the messages of one webhook kind:
-  Teams (Adaptive Cards in the Workflows envelope), Slack (Block Kit) or generic JSON. A digest too big
-  for one message is split into numbered messages; every problem appears in exactly one of them.
+- ``routing.py`` decides which webhooks get which problems: ``ALERT_WEBHOOK_URL`` every one (the central
+  view), each route of ``ALERT_ROUTES`` the problems whose certificate (else vault) carries its name in
+  the ``ALERT_ROUTE_TAG`` tag.
+- ``cadence.py`` decides, per webhook, which problems are listed (new, worse, or due for a reminder) and
+  which are only counted as ongoing, against what the store says was last posted there.
+- ``digest.py`` groups problems into entries (one per certificate) and :func:`render` lays a digest out as
+  the messages of one webhook kind: Teams (Adaptive Cards in the Workflows envelope), Slack (Block Kit)
+  or generic JSON. A digest too big for one message is split into numbered messages; nothing is dropped.
 - :class:`WebhookSender` posts them with a timeout and retries; the URL is a secret and never logged.
 - :func:`notify` is the one call the timer, the CLI and ``POST /api/alerts`` make: settings in,
   :class:`DeliveryResult` out (or None when there is no webhook or nothing to say). It never raises for
-  a webhook problem: the scan and its stored findings do not depend on a chat service.
+  a webhook problem: the scan and its stored findings do not depend on a chat service, and one failing
+  webhook never keeps the others from theirs.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Any, Literal
+from datetime import datetime
+from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
-from shared.alerts.digest import Digest, is_clean, make_digest, new_finding_keys, portal_link
+from shared.alerts.cadence import plan
+from shared.alerts.digest import Digest, Mark, is_clean, make_digest, portal_link
 from shared.alerts.generic import build_generic_messages
+from shared.alerts.routing import Webhook, undefined_routes, webhooks
 from shared.alerts.sender import DeliveryResult, WebhookSender
 from shared.alerts.slack import build_slack_messages
 from shared.alerts.teams import build_teams_messages
-from shared.models import ScanResult
+from shared.models import Finding, ScanResult, ScanStatus, utcnow
 from shared.settings import Settings
+from shared.store import PostedProblem, StoreError
 
 __all__ = [
     "AlertKind",
@@ -30,9 +40,9 @@ __all__ = [
     "WebhookSender",
     "build_messages",
     "is_clean",
-    "new_finding_keys",
     "notify",
     "portal_link",
+    "render",
     "resolve_kind",
 ]
 
@@ -75,82 +85,188 @@ def resolve_kind(kind: str, url: str) -> AlertKind:
     return "generic"
 
 
+class AlertStateStore(Protocol):
+    """What the alerts need of the findings store: what was posted to a webhook, and recording a post."""
+
+    def posted_problems(self, webhook: str) -> dict[str, PostedProblem]: ...
+
+    def record_posted(self, webhook: str, posted: Sequence[PostedProblem], forget: Sequence[str] = ()) -> None: ...
+
+
+def render(kind: str, digest: Digest) -> list[dict[str, Any]]:
+    """A digest as the JSON payloads of one webhook kind, in posting order."""
+    try:
+        builder = _BUILDERS[kind]
+    except KeyError:
+        raise ValueError(f"unknown alert kind {kind!r}: expected teams, slack or generic") from None
+    return builder(digest)
+
+
 def build_messages(
     kind: str,
     result: ScanResult,
     *,
     new_keys: Collection[str] = frozenset(),
+    marks: Mapping[str, Mark] | None = None,
     remediations: Sequence[Mapping[str, Any]] = (),
     portal_url: str = "https://portal.azure.com",
     report_url: str | None = None,
+    max_items: int = 50,
     all_clear: bool = True,
 ) -> list[dict[str, Any]]:
-    """The digest of ``result`` as the JSON payloads of one webhook kind, in posting order.
+    """The full digest of ``result`` (every problem, as ``POST /api/alerts`` posts it to the central
+    webhook) as the JSON payloads of one webhook kind, in posting order.
 
-    ``new_keys``: :attr:`Finding.key` of the problems to mark new (see :func:`new_finding_keys`).
+    ``new_keys``: :attr:`Finding.key` of the problems to mark new (``marks`` may say "worse" too).
     ``remediations``: what auto-remediation did (``vault_name``, ``certificate_name``, ``before``,
     ``after``, ``outcome``), shown in a "Changed by auto-remediation" section.
     ``all_clear=False`` returns ``[]`` for a clean scan with no remediation instead of an all-clear.
     """
-    try:
-        builder = _BUILDERS[kind]
-    except KeyError:
-        raise ValueError(f"unknown alert kind {kind!r}: expected teams, slack or generic") from None
+    if kind not in _BUILDERS:
+        raise ValueError(f"unknown alert kind {kind!r}: expected teams, slack or generic")
+    chosen: dict[str, Mark] = dict.fromkeys(new_keys, "new")
+    chosen.update(marks or {})
     digest = make_digest(
-        result, new_keys=new_keys, remediations=remediations, portal_url=portal_url, report_url=report_url
+        result,
+        marks=chosen,
+        remediations=remediations,
+        portal_url=portal_url,
+        report_url=report_url,
+        max_items=max_items,
     )
     if digest.clean and not digest.remediations and not all_clear:
         return []
-    return builder(digest)
+    return render(kind, digest)
 
 
 def notify(
     settings: Settings,
     result: ScanResult,
     *,
-    previous: ScanResult | None = None,
+    store: AlertStateStore | None = None,
     remediations: Sequence[Mapping[str, Any]] = (),
     sender: WebhookSender | None = None,
-    report_url: str | None = None,
-    force: bool = False,
+    full: bool = False,
+    now: datetime | None = None,
 ) -> DeliveryResult | None:
-    """Post the digest of ``result`` to ``ALERT_WEBHOOK_URL``; the one entry point of the app.
+    """Post the digest of ``result`` to every webhook (``ALERT_WEBHOOK_URL`` and the routes of
+    ``ALERT_ROUTES``); the one entry point of the app.
 
-    Returns None when no webhook is configured (a quiet no-op) or when the scan is clean, nothing was
-    remediated and ``ALERT_ON_CLEAN`` is false (``force=True``, for an explicit request such as
-    ``POST /api/alerts``, posts the all-clear anyway). Otherwise the :class:`DeliveryResult`; its
-    ``error`` (never containing the URL) is what the caller records on the stored scan. Never raises
-    because of the webhook.
+    Per webhook, only problems that are new, worse or due for a reminder since the last digest posted
+    there are listed (``store`` says what was posted; without one everything is new), and nothing is
+    posted when nothing is listed and nothing changed, unless ``ALERT_ON_CLEAN``. ``full=True`` (``POST
+    /api/alerts``: someone asked) lists every problem and always posts. What was posted is recorded in
+    ``store`` once a webhook accepted its whole digest.
+
+    Returns None when there is no usable webhook or nothing was posted anywhere. Otherwise one
+    :class:`DeliveryResult` for all webhooks together; its ``error`` names each webhook that failed
+    (never its URL) and is what the caller records on the stored scan. Never raises because of a webhook,
+    and a failing webhook never keeps the others from theirs.
     """
-    url = settings.alert_webhook_url
-    if not url:
-        log.debug("ALERT_WEBHOOK_URL is not set: no alert posted")
+    if settings.alert_setting_error:
+        log.warning("No alert posted: %s", settings.alert_setting_error)
         return None
-    kind = resolve_kind(settings.alert_webhook_kind, url)
-    try:
-        messages = build_messages(
-            kind,
-            result,
-            new_keys=new_finding_keys(result, previous),
-            remediations=remediations,
-            portal_url=settings.portal_url,
-            report_url=report_url,
-            all_clear=settings.alert_on_clean or force,
-        )
-    except Exception:  # a bug must not fail the scan; the traceback holds no secret (no URL involved)
-        log.exception("Could not build the alert messages of scan %s", result.scan.id)
-        return DeliveryResult(0, 0, "could not build the alert messages (see the log)")
-    if not messages:
-        log.info("Scan %s: nothing to act on and ALERT_ON_CLEAN is false, so no alert posted", result.scan.id)
+    targets = webhooks(settings)
+    if not targets:
+        log.debug("Neither ALERT_WEBHOOK_URL nor ALERT_ROUTES is set: no alert posted")
         return None
-
-    log.info("Scan %s: posting %d message(s) to the %s webhook", result.scan.id, len(messages), _KIND_NAMES[kind])
+    moment = now or utcnow()
     active = sender or WebhookSender()
+    results: list[tuple[Webhook, DeliveryResult]] = []
     try:
-        return active.post(url, messages)
-    except Exception as exc:  # noqa: BLE001 - its text may hold the URL: only the type is shown
-        log.error("Alert webhook: unexpected %s while posting (details withheld)", type(exc).__name__)
-        return DeliveryResult(len(messages), 0, f"unexpected error while posting ({type(exc).__name__})")
+        for webhook in targets:
+            delivery = _notify_one(
+                webhook, settings, result, store=store, remediations=remediations, sender=active, full=full, now=moment
+            )
+            if delivery is not None:
+                results.append((webhook, delivery))
     finally:
         if sender is None:
             active.close()
+    if not results:
+        return None
+    errors = [f"{webhook.label}: {delivery.error}" for webhook, delivery in results if delivery.error]
+    return DeliveryResult(
+        sum(d.messages for _, d in results), sum(d.delivered for _, d in results), "; ".join(errors) or None
+    )
+
+
+def _notify_one(
+    webhook: Webhook,
+    settings: Settings,
+    result: ScanResult,
+    *,
+    store: AlertStateStore | None,
+    remediations: Sequence[Mapping[str, Any]],
+    sender: WebhookSender,
+    full: bool,
+    now: datetime,
+) -> DeliveryResult | None:
+    central = webhook.route is None
+    scope = result.findings if central else [f for f in result.findings if webhook.takes(f)]
+    problems = [f for f in scope if f.status.is_problem]
+    posted = None
+    if store is not None:
+        try:
+            posted = store.posted_problems(webhook.state_key)
+        except StoreError as exc:
+            log.warning("Could not read what was last posted to %s; listing everything: %s", webhook.label, exc)
+    decided = plan(scope, posted, now=now, remind_days=settings.alert_remind_days, full=full)
+    kind = resolve_kind(webhook.kind, webhook.url)
+    try:
+        digest = make_digest(
+            result,
+            findings=None if central else scope,
+            marks=decided.marks,
+            listed=decided.listed,
+            ongoing=decided.ongoing,
+            remind_days=settings.alert_remind_days,
+            fixed=len(decided.resolved),
+            max_items=settings.alert_max_items,
+            notes=[*result.scan.problems, *_route_notes(settings, problems)] if central else [],
+            remediations=remediations if central else (),
+            portal_url=settings.portal_url,
+            report_url=settings.report_url,
+            route=webhook.route,
+        )
+        news = bool(digest.entries or digest.fixed or digest.remediations)
+        if central and result.scan.status == ScanStatus.FAILED:
+            news = True
+        if not (news or full or settings.alert_on_clean):
+            log.info("Scan %s: nothing new for %s, so no alert posted", result.scan.id, webhook.label)
+            return None
+        messages = render(kind, digest)
+    except Exception:  # a bug must not fail the scan; the traceback holds no secret (no URL involved)
+        log.exception("Could not build the alert messages of scan %s for %s", result.scan.id, webhook.label)
+        return DeliveryResult(0, 0, "could not build the alert messages (see the log)")
+
+    log.info(
+        "Scan %s: posting %d message(s) to %s (%s)", result.scan.id, len(messages), webhook.label, _KIND_NAMES[kind]
+    )
+    try:
+        delivery = sender.post(webhook.url, messages)
+    except Exception as exc:  # noqa: BLE001 - its text may hold the URL: only the type is shown
+        log.error("Alert webhook %s: unexpected %s while posting (details withheld)", webhook.label, type(exc).__name__)
+        return DeliveryResult(len(messages), 0, f"unexpected error while posting ({type(exc).__name__})")
+    if delivery.ok and store is not None:
+        shown = [PostedProblem(f.key, f.status.value, f.severity.value, now) for f in digest.problem_findings]
+        try:
+            store.record_posted(webhook.state_key, shown, decided.resolved)
+        except StoreError as exc:
+            log.warning("Could not record what was posted to %s; it may be listed again: %s", webhook.label, exc)
+    return delivery
+
+
+def _route_notes(settings: Settings, problems: Sequence[Finding]) -> list[str]:
+    """The central digest's line for each route tag value that ALERT_ROUTES does not define."""
+    missing = undefined_routes(problems, [route.name for route in settings.alert_routes])
+    notes = []
+    for name, found in sorted(missing.items()):
+        count = len({(f.vault_name or "", f.certificate_name or "") for f in found})
+        noun = "problem is" if count == 1 else "problems are"
+        notes.append(
+            f"Route {name!r} is not defined: {count} {noun} tagged {settings.alert_route_tag}={name}, but "
+            "ALERT_ROUTES has no route of that name, so only this channel got them. Add the route to "
+            "ALERT_ROUTES or fix the tag."
+        )
+    return notes

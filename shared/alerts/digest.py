@@ -1,34 +1,42 @@
-"""The digest of one scan, independent of any chat format, and the tools every format builder shares.
+"""The digest of one scan for one webhook, independent of any chat format, and the tools every builder shares.
 
-:func:`make_digest` turns a :class:`ScanResult` into the plain facts a message needs: the headline,
-the counts, the problems most severe first (each marked new or not, with its portal link and expiry),
-and what auto-remediation changed. The builders of ``teams.py``, ``slack.py`` and ``generic.py`` only
-lay these facts out and escape them for their format.
+:func:`make_digest` turns a :class:`ScanResult` (or the part of it one route owns) into the plain facts a
+message needs: the headline, the counts on one line, and the problems as **entries** — one per
+certificate with its problems under every rule together (worst first, each rule's reason below it), one
+per vault or subscription that could not be read — most severe first, at most ``max_items`` of them and
+then "and N more". Which entries are listed and which are only counted as ongoing is the cadence's
+decision (``cadence.py``); this module only lays the result out. The builders of ``teams.py``,
+``slack.py`` and ``generic.py`` only lay these facts out and escape them for their format.
 
-:func:`split_text` wraps a long text into escaped chunks that respect a per-text limit, and :func:`pack`
-fills numbered messages up to a budget without ever dropping or duplicating an item: these two are how
-"a digest too big for one message is split; nothing is dropped" is kept by all three formats.
+:func:`split_text` wraps a long text into escaped chunks that respect a per-text limit, :func:`pack`
+fills numbered messages up to a budget without ever dropping or duplicating an item (and says which
+entry a message continues), and :func:`breakable` lets long unbroken names wrap in a narrow card.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 from shared.models import (
     RULE_AUTORENEW,
+    RULE_IDS,
     STATUS_LABEL,
+    STATUS_ORDER,
     Finding,
     ScanResult,
     ScanStatus,
     Severity,
     Status,
     count_by_status,
+    sort_by_severity,
 )
+from shared.text import single_line
 
 APP_NAME = "AutoRenew Guard"
 
@@ -42,28 +50,93 @@ SEVERITY_LABELS: Mapping[Severity, str] = {
 
 STATUS_LABELS: Mapping[Status, str] = {status: label.capitalize() for status, label in STATUS_LABEL.items()}
 
+# What a binding's entry calls the service (Resource Manager type, lower case → words).
+SERVICE_LABELS: Mapping[str, str] = {
+    "microsoft.network/applicationgateways": "Application Gateway",
+    "microsoft.cdn/profiles/secrets": "Front Door / CDN secret",
+    "microsoft.cdn/profiles": "Front Door / CDN profile",
+    "microsoft.apimanagement/service": "API Management service",
+    "microsoft.web/certificates": "App Service certificate",
+}
+
+Mark = Literal["new", "worse"]
+
 # Characters a URL may keep as they are when it goes into a chat link: everything else (spaces, brackets,
 # parentheses, ``|``, ``<``, ``>``, quotes) is percent-encoded so the URL cannot end a Markdown link early
 # or break out of Slack's ``<url|text>``.
 _URL_SAFE = ":/?#@=&%-._~+,;!$"
+ZERO_WIDTH_SPACE = "\u200b"
+_LONG_TOKEN = re.compile(r"\S{40,}")
+_BREAK_AFTER = frozenset("-._/:@")
+_MAX_LINKS = 3  # buttons per entry: three fit side by side in a 500 px card
+_TOKEN_RUN = 24  # a run of this many characters with no break opportunity gets one
 
 
 @dataclass(frozen=True, slots=True)
-class ProblemItem:
-    """One ``non_compliant`` or ``not_assessed`` finding as a message shows it."""
+class Link:
+    """A button: the app's own label and a percent-encoded URL."""
 
-    finding: Finding
-    is_new: bool
-    link: str | None
-    expiry: str | None  # None when the finding is about a whole vault or subscription
+    label: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class EntryLine:
+    """One reason inside an entry: the rules that gave it (identical reasons are said once), and for a
+    binding, the service it is about."""
+
+    severity: Severity
+    status: Status
+    rules: tuple[str, ...]
+    reason: str
+    service: str | None = None
 
     @property
     def severity_label(self) -> str:
-        return SEVERITY_LABELS.get(self.finding.severity, self.finding.severity.value.title())
+        return SEVERITY_LABELS.get(self.severity, self.severity.value.title())
 
     @property
     def status_label(self) -> str:
-        return STATUS_LABELS.get(self.finding.status, self.finding.status.value)
+        return STATUS_LABELS.get(self.status, self.status.value)
+
+    @property
+    def heading(self) -> str:
+        """``High · Non-compliant · KeyVault-006``: severity as a word, never only a colour."""
+        return f"{self.severity_label} · {self.status_label} · {', '.join(self.rules)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One certificate (or unreadable vault or subscription) with all its problems."""
+
+    key: str
+    title: str  # where, in plain words: "vault / certificate", "vault (the whole vault)"...
+    findings: tuple[Finding, ...]
+    lines: tuple[EntryLine, ...]
+    expiry: str | None
+    links: tuple[Link, ...]
+    mark: Mark | None = None
+
+    @property
+    def severity(self) -> Severity:
+        return min((f.severity for f in self.findings), key=lambda s: s.rank)
+
+    @property
+    def severity_label(self) -> str:
+        return SEVERITY_LABELS.get(self.severity, self.severity.value.title())
+
+    @property
+    def mark_label(self) -> str | None:
+        return {"new": "NEW", "worse": "WORSE"}.get(self.mark or "")
+
+    @property
+    def sort_key(self) -> tuple[Any, ...]:
+        return (
+            self.severity.rank,
+            not any(f.status == Status.NON_COMPLIANT for f in self.findings),
+            min((f.expires_on for f in self.findings if f.expires_on), default=datetime.max.replace(tzinfo=UTC)),
+            self.title.lower(),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +157,7 @@ class RemediationItem:
     def from_mapping(cls, data: Mapping[str, Any]) -> RemediationItem:
         def text(key: str) -> str:
             value = data.get(key)
-            return "?" if value is None or value == "" else str(value)
+            return "?" if value is None or value == "" else single_line(str(value))
 
         return cls(
             vault_name=text("vault_name"),
@@ -99,20 +172,57 @@ class RemediationItem:
 
 
 @dataclass(frozen=True, slots=True)
+class Ongoing:
+    """Problems still open but not listed again: how many entries, and when they were last posted."""
+
+    count: int
+    first: datetime
+    last: datetime
+
+    def describe(self, remind_days: int | None) -> str:
+        first, last = self.first.astimezone(UTC).date(), self.last.astimezone(UTC).date()
+        when = f"{last.isoformat()}" if first == last else f"between {first.isoformat()} and {last.isoformat()}"
+        text = f"{self.count} ongoing, last posted {when}"
+        if remind_days:
+            text += f"; listed again {_plural(remind_days, 'day')} after they were last posted"
+        return text + "."
+
+
+@dataclass(frozen=True, slots=True)
 class Digest:
-    """Everything a message says about one scan, before any layout or escaping."""
+    """Everything a message to one webhook says about one scan, before any layout or escaping."""
 
     headline: str
     clean: bool
     summary: str
-    counts: tuple[tuple[str, int], ...]
+    counts: tuple[tuple[str, int], ...]  # (label, n) for every status with n > 0, problems first
     scan_line: str
     notes: tuple[str, ...]
-    problems: tuple[ProblemItem, ...]
+    entries: tuple[Entry, ...]  # listed, most severe first, at most max_items
+    more: int  # entries to list that did not fit max_items
+    ongoing: str | None  # "12 ongoing, last posted 2026-11-28."
+    fixed: int  # problems posted before that are no longer problems
     remediations: tuple[RemediationItem, ...]
-    new_count: int
     report_url: str | None
     result: ScanResult
+    route: str | None = None
+    problem_findings: tuple[Finding, ...] = field(default=())
+
+    @property
+    def new_count(self) -> int:
+        return sum(1 for e in self.entries if e.mark == "new")
+
+    @property
+    def counts_line(self) -> str:
+        """``Non-compliant 4 · Not assessed 2 · Compliant 3``: one line, zeros left out."""
+        return " · ".join(f"{label} {count}" for label, count in self.counts) or "No findings"
+
+    @property
+    def more_line(self) -> str | None:
+        if not self.more:
+            return None
+        where = "open the full report for everything" if self.report_url else "the report and the API hold everything"
+        return f"… and {self.more} more, not listed here: {where}."
 
     def title(self, part: int, parts: int) -> str:
         """The headline of message ``part`` of ``parts``: numbered only when there is more than one."""
@@ -124,132 +234,281 @@ def payload_bytes(payload: Mapping[str, Any]) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+# --- entries ---------------------------------------------------------------------------------------------
+
+
+def entry_key(finding: Finding) -> str:
+    """What groups findings into one entry: the certificate (vault names are unique across Azure, so a
+    binding in another subscription joins its certificate), else the vault, else the subscription (and
+    the service type, for a service type that could not be listed)."""
+    vault = (finding.vault_name or "").lower()
+    if finding.certificate_name is not None:
+        return f"certificate|{vault}|{finding.certificate_name.lower()}"
+    if finding.vault_name is not None:
+        return f"vault|{vault}"
+    return f"subscription|{(finding.subscription_id or '').lower()}|{(finding.resource_type or '').lower()}"
+
+
+def make_entries(
+    problems: Iterable[Finding],
+    *,
+    reference: datetime,
+    portal_url: str = "https://portal.azure.com",
+    marks: Mapping[str, Mark] | None = None,
+) -> list[Entry]:
+    """Group problem findings into entries, most severe first. ``marks`` (by :attr:`Finding.key`) says which
+    findings are new or worse since they were last posted; an entry takes the strongest mark."""
+    groups: dict[str, list[Finding]] = {}
+    for finding in problems:
+        groups.setdefault(entry_key(finding), []).append(finding)
+    entries = [_entry(key, found, reference, portal_url, marks or {}) for key, found in groups.items()]
+    return sorted(entries, key=lambda e: e.sort_key)
+
+
+def _entry(key: str, findings: list[Finding], reference: datetime, portal_url: str, marks: Mapping[str, Mark]) -> Entry:
+    ordered = sorted(findings, key=lambda f: (f.severity.rank, _rule_rank(f.rule_id), f.status != Status.NON_COMPLIANT))
+    lines: list[EntryLine] = []
+    for finding in ordered:
+        reason = single_line(finding.reason).strip() or "(no reason given)"
+        service = service_name(finding)
+        same = next(
+            (
+                i
+                for i, line in enumerate(lines)
+                if (line.reason, line.service, line.status, line.severity)
+                == (reason, service, finding.status, finding.severity)
+            ),
+            None,
+        )
+        if same is not None:  # an unreadable vault says the same under every rule: say it once
+            line = lines[same]
+            if finding.rule_id not in line.rules:
+                lines[same] = EntryLine(line.severity, line.status, (*line.rules, finding.rule_id), reason, service)
+            continue
+        lines.append(EntryLine(finding.severity, finding.status, (finding.rule_id,), reason, service))
+    first = ordered[0]
+    expires = [f.expires_on for f in ordered if f.expires_on is not None and f.certificate_name]
+    found_marks = {marks.get(f.key) for f in ordered}
+    mark: Mark | None = "new" if "new" in found_marks else "worse" if "worse" in found_marks else None
+    return Entry(
+        key=key,
+        title=place(first),
+        findings=tuple(ordered),
+        lines=tuple(lines),
+        expiry=expiry_text(min(expires), reference) if expires else None,
+        links=_links(ordered, portal_url),
+        mark=mark,
+    )
+
+
+def _rule_rank(rule_id: str) -> int:
+    return RULE_IDS.index(rule_id) if rule_id in RULE_IDS else len(RULE_IDS)
+
+
+def service_name(finding: Finding) -> str | None:
+    """``Application Gateway appgw-prod (listener-tls)`` for a binding's finding, else None."""
+    if not finding.resource_type and not finding.resource_id:
+        return None
+    label = SERVICE_LABELS.get((finding.resource_type or "").lower(), single_line(finding.resource_type or "service"))
+    name = resource_name(finding.resource_id)
+    text = f"{label} {name}" if name else label
+    binding = single_line(finding.binding or "").strip()
+    if binding and binding != name and not (name or "").endswith("/" + binding):
+        text += f" ({binding})"
+    return text
+
+
+def resource_name(resource_id: str | None) -> str | None:
+    """The name part of a Resource Manager id: ``.../profiles/fd/secrets/s1`` → ``fd/s1``."""
+    if not resource_id:
+        return None
+    parts = [p for p in resource_id.split("/") if p]
+    lowered = [p.lower() for p in parts]
+    if "providers" not in lowered:
+        return single_line(parts[-1]) if parts else None
+    after = parts[len(lowered) - 1 - lowered[::-1].index("providers") + 1 :]
+    names = after[2::2]  # namespace, type, name, type, name...
+    return single_line("/".join(names)) if names else None
+
+
+def _links(findings: Sequence[Finding], portal_url: str) -> tuple[Link, ...]:
+    links: list[Link] = []
+    own = next((link for f in findings if (link := portal_link(f, portal_url))), None)
+    if own:
+        label = "Open the certificate" if findings[0].certificate_name else "Open the vault"
+        links.append(Link(label, own))
+    seen: set[str] = set()
+    base = portal_url.rstrip("/")
+    for finding in findings:
+        rid = finding.resource_id
+        if not rid or not rid.startswith("/subscriptions/") or rid.lower() in seen or len(links) >= _MAX_LINKS:
+            continue
+        seen.add(rid.lower())
+        label = SERVICE_LABELS.get((finding.resource_type or "").lower(), "service")
+        links.append(Link(f"Open the {label}", safe_url(f"{base}/#@/resource{rid}")))
+    return tuple(links)
+
+
 # --- the digest ------------------------------------------------------------------------------------------
 
 
 def is_clean(result: ScanResult) -> bool:
     """Nothing to warn about: no problem finding and a scan that read everything it tried to."""
-    return not result.problems and result.scan.status not in (ScanStatus.PARTIAL, ScanStatus.FAILED)
-
-
-def new_finding_keys(current: ScanResult, previous: ScanResult | None) -> set[str]:
-    """Keys of the current problems that were not problems in the previous scan (all of them without one).
-
-    A finding that was ``compliant`` last time and ``non_compliant`` now is new; one that went from
-    ``not_assessed`` to ``non_compliant`` is not (it was already on the list).
-    """
-    keys = {f.key for f in current.findings if f.status.is_problem}
-    if previous is None:
-        return keys
-    return keys - {f.key for f in previous.findings if f.status.is_problem}
+    return not any(f.status.is_problem for f in result.findings) and result.scan.status not in (
+        ScanStatus.PARTIAL,
+        ScanStatus.FAILED,
+    )
 
 
 def make_digest(
     result: ScanResult,
     *,
-    new_keys: Collection[str] = frozenset(),
+    findings: Sequence[Finding] | None = None,
+    marks: Mapping[str, Mark] | None = None,
+    listed: Collection[str] | None = None,
+    ongoing: Ongoing | None = None,
+    remind_days: int | None = None,
+    fixed: int = 0,
+    max_items: int = 50,
+    notes: Sequence[str] | None = None,
     remediations: Sequence[Mapping[str, Any]] = (),
     portal_url: str = "https://portal.azure.com",
     report_url: str | None = None,
+    route: str | None = None,
 ) -> Digest:
+    """The digest of ``findings`` (default: the whole scan) for one webhook.
+
+    ``listed``: keys of the entries to list (None: every entry, as ``POST /api/alerts`` wants); the rest
+    are described by ``ongoing``. ``notes`` default to the scan's own problems; a route passes none.
+    """
     scan = result.scan
-    problems = tuple(
-        ProblemItem(
-            finding=f,
-            is_new=f.key in new_keys,
-            link=portal_link(f, portal_url),
-            expiry=expiry_text(f.expires_on, scan.started_at) if f.certificate_name else None,
-        )
-        for f in result.problems
+    scope = list(result.findings if findings is None else findings)
+    problems = [f for f in sort_by_severity(scope) if f.status.is_problem]
+    entries = make_entries(problems, reference=scan.started_at, portal_url=portal_url, marks=marks)
+    chosen = [e for e in entries if listed is None or e.key in listed]
+    limit = max(1, max_items)
+    shown = chosen[:limit]
+    by_status = count_by_status(scope) if findings is not None or not scan.counts else scan.counts
+    counts = tuple(
+        (STATUS_LABELS[status], int(by_status.get(status.value, 0)))
+        for status in STATUS_ORDER
+        if int(by_status.get(status.value, 0))
     )
-    counts_by_status = scan.counts or count_by_status(result.findings)
-    counts = tuple((STATUS_LABELS[status], int(counts_by_status.get(status.value, 0))) for status in Status)
-    new_count = sum(1 for p in problems if p.is_new)
-    clean = is_clean(result)
-    headline, summary = _clean_text(result) if clean else _problem_text(result, problems, new_count)
+    whole_scan = route is None
+    clean = not problems and (not whole_scan or is_clean(result))
+    headline = _headline(result, entries, clean=clean, route=route, scope=scope)
+    summary = _summary(entries, shown, len(chosen), listed is None, clean=clean, whole_scan=whole_scan, result=result)
     return Digest(
         headline=headline,
         clean=clean,
         summary=summary,
         counts=counts,
         scan_line=_scan_line(result),
-        notes=tuple(scan.problems),
-        problems=problems,
+        notes=tuple(single_line(n) for n in (scan.problems if notes is None else notes)),
+        entries=tuple(shown),
+        more=len(chosen) - len(shown),
+        ongoing=ongoing.describe(remind_days) if ongoing and ongoing.count else None,
+        fixed=fixed,
         remediations=tuple(RemediationItem.from_mapping(r) for r in remediations),
-        new_count=new_count,
         report_url=safe_url(report_url) if report_url else None,
         result=result,
+        route=route,
+        problem_findings=tuple(f for e in shown for f in e.findings),
     )
 
 
-def _problem_text(result: ScanResult, problems: Sequence[ProblemItem], new_count: int) -> tuple[str, str]:
-    certificates = {_certificate_key(p.finding) for p in problems if p.finding.certificate_name is not None}
-    vaults = {
-        (p.finding.subscription_id, (p.finding.vault_name or "").lower())
-        for p in problems
-        if p.finding.certificate_name is None and p.finding.vault_name is not None
-    }
-    unlisted = {p.finding.subscription_id for p in problems if p.finding.vault_name is None}
-    subscriptions = {p.finding.subscription_id for p in problems if p.finding.subscription_id}
-
+def _headline(
+    result: ScanResult, entries: Sequence[Entry], *, clean: bool, route: str | None, scope: Sequence[Finding]
+) -> str:
+    prefix = APP_NAME if route is None else f"{APP_NAME} · {single_line(route)}"
+    if len(prefix) > 80:
+        prefix = prefix[:79] + "…"
+    if clean:
+        return _clean_headline(result, scope, prefix, whole_scan=route is None)
+    certificates = sum(1 for e in entries if e.key.startswith("certificate|"))
+    vaults = sum(1 for e in entries if e.key.startswith("vault|"))
+    unlisted = sum(1 for e in entries if e.key.startswith("subscription|"))
+    subscriptions = {f.subscription_id for e in entries for f in e.findings if f.subscription_id}
     pieces: list[str] = []
     if certificates:
-        verb = "needs" if len(certificates) == 1 else "need"
-        pieces.append(f"{_plural(len(certificates), 'certificate')} {verb} attention")
+        verb = "needs" if certificates == 1 else "need"
+        pieces.append(f"{_plural(certificates, 'certificate')} {verb} attention")
     if vaults:
-        pieces.append(f"{_plural(len(vaults), 'vault')} could not be read")
+        pieces.append(f"{_plural(vaults, 'vault')} could not be read")
     if unlisted:
-        pieces.append(f"{_plural(len(unlisted), 'subscription')} could not be listed")
+        pieces.append(f"{_plural(unlisted, 'subscription')} could not be (fully) listed")
     if pieces:
         where = f" in {_plural(len(subscriptions), 'subscription')}" if subscriptions else ""
-        headline = f"{APP_NAME}: {' and '.join(pieces)}{where}"
+        headline = f"{prefix}: {' and '.join(pieces)}{where}"
     elif result.scan.status == ScanStatus.FAILED:
-        headline = f"{APP_NAME}: the scan failed"
+        headline = f"{prefix}: the scan failed"
     else:
-        headline = f"{APP_NAME}: the scan could not read everything"
+        headline = f"{prefix}: the scan could not read everything"
     if len(headline) > 120:  # keeps a numbered Slack header (150 characters) safe
-        headline = f"{APP_NAME}: {_plural(len(problems), 'problem')} in the last scan"
-
-    by_status = [
-        f"{sum(1 for p in problems if p.finding.status == status)} {STATUS_LABELS[status].lower()}"
-        for status in (Status.NON_COMPLIANT, Status.NOT_ASSESSED)
-        if any(p.finding.status == status for p in problems)
-    ]
-    if problems:
-        summary = f"{_plural(len(problems), 'finding')} to act on ({', '.join(by_status)})"
-        if new_count:
-            summary += f", {new_count} of them new since the previous scan"
-        summary += ", most severe first."
-    else:
-        summary = "No finding to act on, but the scan did not finish cleanly: see the scan notes."
-    return headline, summary
+        headline = f"{prefix}: {_plural(len(entries), 'problem')} in the last scan"
+    return headline
 
 
-def _clean_text(result: ScanResult) -> tuple[str, str]:
+def _summary(
+    entries: Sequence[Entry],
+    shown: Sequence[Entry],
+    chosen: int,
+    full: bool,
+    *,
+    clean: bool,
+    whole_scan: bool,
+    result: ScanResult,
+) -> str:
+    if clean:
+        return _clean_summary(result) if whole_scan else "Nothing routed here needs attention."
+    if not entries:
+        return "No finding to act on, but the scan did not finish cleanly: see the scan notes."
+    new = sum(1 for e in shown if e.mark == "new")
+    worse = sum(1 for e in shown if e.mark == "worse")
+    details = [f"{new} new" if new else "", f"{worse} worse" if worse else ""]
+    if not full:
+        due = len(shown) - new - worse
+        details.append(f"{due} due for a reminder" if due else "")
+    said = ", ".join(d for d in details if d)
+    if full:
+        text = f"All {_plural(len(entries), 'open problem')}, most severe first"
+        return text + (f" ({said} since the last digest)." if said else ".")
+    if not chosen:
+        return "Nothing new or worse since the last digest."
+    return f"{_plural(chosen, 'problem')} to act on, most severe first" + (f": {said}." if said else ".")
+
+
+def _clean_headline(result: ScanResult, scope: Sequence[Finding], prefix: str, *, whole_scan: bool) -> str:
+    autorenew = [f for f in scope if f.rule_id == RULE_AUTORENEW and f.certificate_name is not None]
+    total = (result.scan.certificate_count if whole_scan else 0) or len({entry_key(f) for f in autorenew})
+    renewing = sum(1 for f in autorenew if f.status == Status.COMPLIANT)
+    if total == 0:
+        return f"{prefix}: all clear"
+    if renewing == total:
+        if total == 1:
+            return f"{prefix}: the only certificate renews itself"
+        return f"{prefix}: all {_plural(total, 'certificate')} renew themselves"
+    return f"{prefix}: all clear for {_plural(total, 'certificate')}"
+
+
+def _clean_summary(result: ScanResult) -> str:
     autorenew = [f for f in result.findings if f.rule_id == RULE_AUTORENEW and f.certificate_name is not None]
-    total = result.scan.certificate_count or len({_certificate_key(f) for f in autorenew})
+    total = result.scan.certificate_count or len({entry_key(f) for f in autorenew})
+    if total == 0:
+        return "The scan found no certificate; nothing needs attention."
     renewing = sum(1 for f in autorenew if f.status == Status.COMPLIANT)
     exempt = sum(1 for f in autorenew if f.status == Status.EXEMPT)
     disabled = sum(1 for f in autorenew if f.status == Status.NOT_APPLICABLE)
-    if total == 0:
-        return f"{APP_NAME}: all clear", "The scan found no certificate; nothing needs attention."
-    if renewing == total:
-        headline = f"{APP_NAME}: all {_plural(total, 'certificate')} renew themselves"
-        if total == 1:
-            headline = f"{APP_NAME}: the only certificate renews itself"
-    else:
-        headline = f"{APP_NAME}: all clear for {_plural(total, 'certificate')}"
     details = [f"{renewing} renew{'s' if renewing == 1 else ''} {'itself' if renewing == 1 else 'themselves'}"]
     if exempt:
         details.append(f"{exempt} exempt")
     if disabled:
         details.append(f"{disabled} disabled")
     vaults = f" in {_plural(result.scan.vault_count, 'vault')}" if result.scan.vault_count else ""
-    summary = (
+    return (
         f"Nothing is non-compliant and every certificate{vaults} was assessed: {', '.join(details)}, "
         "and none expires within the warning window."
     )
-    return headline, summary
 
 
 def _scan_line(result: ScanResult) -> str:
@@ -263,10 +522,6 @@ def _scan_line(result: ScanResult) -> str:
     when = scan.finished_at or scan.started_at
     verb = "finished" if scan.finished_at else "started"
     return f"Scan {scan.id} {status}, {verb} {format_time(when)}."
-
-
-def _certificate_key(finding: Finding) -> tuple[str, str, str]:
-    return ((finding.subscription_id or "").lower(), (finding.vault_name or "").lower(), finding.certificate_name or "")
 
 
 def _plural(count: int, noun: str) -> str:
@@ -289,13 +544,41 @@ def expiry_text(expires_on: datetime | None, reference: datetime) -> str:
     return f"expired {day}" if expires_on < reference else f"expires {day}"
 
 
-def place(finding: Finding, name: Callable[[str], str] = lambda text: text) -> str:
-    """What the finding is about, e.g. ``vault / certificate``; ``name`` formats the estate's names."""
-    if finding.vault_name is None:
-        return f"subscription {name(finding.subscription_id or '?')} (its Key Vaults could not be listed)"
+def place(finding: Finding) -> str:
+    """What an entry is about, in plain words, e.g. ``vault / certificate``."""
+    if finding.vault_name is None and finding.certificate_name is None:
+        subscription = single_line(finding.subscription_id or "?")
+        if finding.resource_type:
+            label = SERVICE_LABELS.get(finding.resource_type.lower(), single_line(finding.resource_type))
+            return f"subscription {subscription} ({label}s could not be listed)"
+        return f"subscription {subscription} (its Key Vaults could not be listed)"
+    vault = single_line(finding.vault_name or "?")
     if finding.certificate_name is None:
-        return f"{name(finding.vault_name)} (the whole vault)"
-    return f"{name(finding.vault_name)} / {name(finding.certificate_name)}"
+        return f"{vault} (the whole vault)"
+    return f"{vault} / {single_line(finding.certificate_name)}"
+
+
+def breakable(text: str) -> str:
+    """``text`` with a zero-width space after ``-``, ``.``, ``_``, ``/``, ``:`` and ``@`` in tokens of 40
+    characters or more (and every 24 characters of a run with none of them), so a long certificate or
+    vault name wraps inside a narrow card instead of running past its edge. Short words are untouched,
+    so they still copy cleanly."""
+    if not _LONG_TOKEN.search(text):
+        return text
+    return _LONG_TOKEN.sub(lambda m: _break_token(m.group(0)), text)
+
+
+def _break_token(token: str) -> str:
+    out: list[str] = []
+    run = 0
+    for index, char in enumerate(token):
+        out.append(char)
+        run += 1
+        last = index == len(token) - 1
+        if not last and (char in _BREAK_AFTER or run >= _TOKEN_RUN):
+            out.append(ZERO_WIDTH_SPACE)
+            run = 0
+    return "".join(out)
 
 
 def safe_url(url: str) -> str:
@@ -363,13 +646,16 @@ def pack(
     groups: Sequence[Sequence[T]],
     cost: Callable[[T], Cost],
     capacity: Cost,
+    *,
+    continued: Callable[[int], Sequence[T]] | None = None,
 ) -> list[list[T]]:
     """Fill pages (messages) with the elements of ``groups`` in order, each page within ``capacity``.
 
-    A group (one problem's blocks) stays on one page when it fits on one; a group too big for any page
-    is spread over as many pages as it needs. Every element lands on exactly one page, in order. An
-    element bigger than a whole page still gets a page of its own (callers split text so this does not
-    happen): nothing is ever dropped.
+    A group (one entry's elements) stays on one page when it fits on one; a group too big for any page
+    is spread over as many pages as it needs, and ``continued(group_index)`` gives the elements that open
+    each later page of it (e.g. "continued: vault / certificate"). Every element lands on exactly one
+    page, in order. An element bigger than a whole page still gets a page of its own (callers split text
+    so this does not happen): nothing is ever dropped.
     """
     pages: list[list[T]] = [[]]
     used = tuple(0 for _ in capacity)
@@ -387,13 +673,16 @@ def pack(
         pages.append([])
         used = tuple(0 for _ in capacity)
 
-    for group in groups:
+    for index, group in enumerate(groups):
         costs = [cost(element) for element in group]
         total = tuple(sum(c[i] for c in costs) for i in range(len(capacity)))
         if pages[-1] and not fits(total) and all(t <= c for t, c in zip(total, capacity, strict=True)):
             new_page()
-        for element, element_cost in zip(group, costs, strict=True):
+        for position, (element, element_cost) in enumerate(zip(group, costs, strict=True)):
             if pages[-1] and not fits(element_cost):
                 new_page()
+                if position and continued is not None:
+                    for label in continued(index):
+                        add(label, cost(label))
             add(element, element_cost)
     return pages

@@ -1,16 +1,20 @@
 """Generic: the digest as plain JSON for any other webhook (an Azure Function, a Logic App, a SIEM...).
 
-Each message is a subset of the scan document of SPEC §3: the scan record, the counts, and the problems
-as finding dicts (SPEC field names) plus ``new`` and ``portal_url``. Nothing needs escaping beyond JSON
-itself. A digest over 256 KB is split into numbered parts (``part`` of ``parts``); each part repeats the
-scan record so it can be read alone. A finding is never cut: one bigger than a part travels alone.
+Each message carries the scan record, the counts, and the listed problems as finding dicts (SPEC §3
+field names) plus ``entry`` (which entry of the digest they belong to: one per certificate, vault or
+subscription), ``new``, ``mark`` (``new``, ``worse`` or null) and ``portal_url``. ``route`` says which
+route the digest is for (null: the central webhook), ``ongoing`` and ``more`` say what is open but not
+listed. Nothing needs escaping beyond JSON itself. A digest over 256 KB is split into numbered parts
+(``part`` of ``parts``); each part repeats the scan record so it can be read alone. An entry is never
+cut: one bigger than a part travels alone.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from shared.alerts.digest import Digest, ProblemItem, RemediationItem, pack, payload_bytes
+from shared.alerts.digest import Digest, Entry, RemediationItem, pack, payload_bytes
+from shared.text import clean_value
 
 GENERIC_MESSAGE_BUDGET = 256 * 1024
 GENERIC_MESSAGE_TYPE = "autorenew_guard.scan_digest"
@@ -19,11 +23,12 @@ Item = tuple[str, dict[str, Any]]  # ("remediations" | "problems", entry)
 
 
 def build_generic_messages(digest: Digest) -> list[dict[str, Any]]:
-    items: list[Item] = [("remediations", _remediation(r)) for r in digest.remediations]
-    items += [("problems", _problem(p)) for p in digest.problems]
+    groups: list[list[Item]] = [[("remediations", _remediation(r))] for r in digest.remediations]
+    groups += [[("problems", problem) for problem in _problems(e)] for e in digest.entries]
     base = len(payload_bytes(_message(digest, 999_999, 999_999, [])))
-    pages = pack([[item] for item in items], _cost, (GENERIC_MESSAGE_BUDGET - base,))
-    return [_message(digest, part, len(pages), page) for part, page in enumerate(pages, start=1)]
+    pages = pack(groups, _cost, (GENERIC_MESSAGE_BUDGET - base,))
+    # Stored findings may predate the cleaning at the estate's edge: clean once more on the way out.
+    return [clean_value(_message(digest, part, len(pages), page)) for part, page in enumerate(pages, start=1)]
 
 
 def _cost(item: Item) -> tuple[int]:
@@ -35,11 +40,18 @@ def _message(digest: Digest, part: int, parts: int, items: list[Item]) -> dict[s
         "type": GENERIC_MESSAGE_TYPE,
         "part": part,
         "parts": parts,
+        "route": digest.route,
         "headline": digest.title(part, parts),
         "summary": digest.summary,
+        "counts": digest.counts_line,
         "clean": digest.clean,
         "new_count": digest.new_count,
-        "problem_count": len(digest.problems),
+        "entry_count": len(digest.entries),
+        "problem_count": len(digest.problem_findings),
+        "more": digest.more,
+        "ongoing": digest.ongoing,
+        "resolved": digest.fixed,
+        "notes": list(digest.notes),
         "report_url": digest.report_url,
         "scan": digest.result.scan.to_dict(),
         "remediations": [entry for key, entry in items if key == "remediations"],
@@ -47,8 +59,12 @@ def _message(digest: Digest, part: int, parts: int, items: list[Item]) -> dict[s
     }
 
 
-def _problem(item: ProblemItem) -> dict[str, Any]:
-    return {**item.finding.to_dict(), "new": item.is_new, "portal_url": item.link}
+def _problems(entry: Entry) -> list[dict[str, Any]]:
+    link = entry.links[0].url if entry.links else None
+    return [
+        {**f.to_dict(), "entry": entry.title, "new": entry.mark == "new", "mark": entry.mark, "portal_url": link}
+        for f in entry.findings
+    ]
 
 
 def _remediation(item: RemediationItem) -> dict[str, Any]:

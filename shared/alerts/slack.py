@@ -12,19 +12,26 @@ characters ``* _ ~ ` `` are fenced by zero-width spaces where they could open or
 name like ``*prod*`` cannot turn bold (Slack has no backslash escape). Vault and certificate names are
 shown in code spans, where no formatting applies at all. Every text object is ``verbatim`` so Slack
 does not turn words into links or mentions.
+
+Links are buttons (``button`` elements with a ``url`` in an ``actions`` block) titled with the app's own
+words. Long unbroken names get zero-width break opportunities (``digest.breakable``); severity is a word
+next to its coloured circle; an entry spread over two messages starts the second with "continued:".
 """
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
-from shared.alerts.digest import Digest, ProblemItem, RemediationItem, pack, place, split_text
+from shared.alerts.digest import Digest, Entry, Link, RemediationItem, breakable, pack, split_text
 from shared.models import Severity
 
 SLACK_MAX_BLOCKS = 50
 SLACK_TEXT_LIMIT = 3000
 SLACK_HEADER_LIMIT = 150
 SLACK_MESSAGE_TEXT_BUDGET = 12_000
+SLACK_BUTTON_TEXT_LIMIT = 75
+SLACK_BUTTON_URL_LIMIT = 3000
 
 ZERO_WIDTH_SPACE = "\u200b"
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
@@ -80,10 +87,20 @@ def code(text: str) -> str:
 
 
 def build_slack_messages(digest: Digest) -> list[dict[str, Any]]:
-    groups = [_summary(digest), *_notes(digest), *_remediations(digest), *(_problem(p) for p in digest.problems)]
+    notes, remediations = _notes(digest), _remediations(digest)
+    groups = [_summary(digest), *notes, *remediations, *(_entry(e) for e in digest.entries), *_closing(digest)]
+    labels: list[str | None] = [None] * (1 + len(notes) + len(remediations)) + [e.title for e in digest.entries]
+
+    def continued(index: int) -> list[Block]:
+        title = labels[index] if index < len(labels) else None
+        if title is None:
+            return [_section("_(continued)_")]
+        return _sections(_markup_or_prose(f"_continued:_ {_place(title)}", f"continued: {title}"))
+
     widest_title = _header(digest.title(999, 999))
-    capacity = (SLACK_MAX_BLOCKS - 1, SLACK_MESSAGE_TEXT_BUDGET - _cost(widest_title)[1])
-    pages = pack(groups, _cost, capacity)
+    # Room for the continuation label on every page, so adding it never overflows a page.
+    capacity = (SLACK_MAX_BLOCKS - 2, SLACK_MESSAGE_TEXT_BUDGET - _cost(widest_title)[1] - 400)
+    pages = pack(groups, _cost, capacity, continued=continued)
     return [_message(digest, part, len(pages), page) for part, page in enumerate(pages, start=1)]
 
 
@@ -130,23 +147,40 @@ def _sections(lines: list[str]) -> list[Block]:
 
 def _prose(text: str) -> list[str]:
     """Estate prose, escaped and wrapped into pieces that each fit a text object."""
-    return split_text(text, SLACK_TEXT_LIMIT, tokens=mrkdwn_tokens, measure=slack_length)
+    return split_text(breakable(text), SLACK_TEXT_LIMIT, tokens=mrkdwn_tokens, measure=slack_length)
 
 
 def _markup_or_prose(markup: str, plain: str) -> list[str]:
     return [markup] if slack_length(markup) <= SLACK_TEXT_LIMIT else _prose(plain)
 
 
-def _link(url: str, label: str) -> str:
-    return f"<{url.replace('&', '&amp;')}|{label}>"
+def _buttons(links: tuple[Link, ...] | list[Link], block_id: str) -> list[Block]:
+    """Links as buttons in an actions block (at most 25 elements; URLs over Slack's limit are left out)."""
+    elements = [
+        {
+            "type": "button",
+            "text": {"type": "plain_text", "text": link.label[:SLACK_BUTTON_TEXT_LIMIT], "emoji": False},
+            "url": link.url,
+            "action_id": f"{block_id}-{index}",
+        }
+        for index, link in enumerate(links[:25])
+        if len(link.url) <= SLACK_BUTTON_URL_LIMIT
+    ]
+    return [{"type": "actions", "block_id": block_id, "elements": elements}] if elements else []
 
 
 def _summary(digest: Digest) -> list[Block]:
-    counts = " · ".join(f"{label} {count}" for label, count in digest.counts)
-    lines = [escape_mrkdwn(digest.summary), f"*Findings by status:* {counts}", f"_{escape_mrkdwn(digest.scan_line)}_"]
+    lines = [escape_mrkdwn(digest.summary), f"*Findings:* {digest.counts_line}"]
+    if digest.ongoing:
+        lines.append(escape_mrkdwn(digest.ongoing))
+    if digest.fixed:
+        noun = "finding" if digest.fixed == 1 else "findings"
+        lines.append(f"{digest.fixed} {noun} resolved since the last digest.")
+    lines.append(f"_{escape_mrkdwn(digest.scan_line)}_")
+    blocks = _sections(lines)
     if digest.report_url:
-        lines.append(_link(digest.report_url, "Open the full report"))
-    return [*_sections(lines), {"type": "divider"}]
+        blocks += _buttons([Link("Open the full report", digest.report_url)], "report")
+    return [*blocks, {"type": "divider"}]
 
 
 def _notes(digest: Digest) -> list[list[Block]]:
@@ -169,24 +203,42 @@ def _remediations(digest: Digest) -> list[list[Block]]:
 def _remediation_lines(item: RemediationItem) -> list[str]:
     mark = ":x:" if item.failed else ":white_check_mark:"
     markup = (
-        f"{mark} {code(item.vault_name)} / {code(item.certificate_name)}: "
+        f"{mark} {code(breakable(item.vault_name))} / {code(breakable(item.certificate_name))}: "
         f"{escape_mrkdwn(item.before)} → {escape_mrkdwn(item.after)} ({escape_mrkdwn(item.outcome)})"
     )
     return _markup_or_prose(markup, f"{'✗' if item.failed else '✓'} {item.describe()}")
 
 
-def _problem(item: ProblemItem) -> list[Block]:
-    finding = item.finding
-    first = (
-        f"{_SEVERITY_EMOJI.get(finding.severity, ':white_circle:')} *{item.severity_label}* · "
-        f"{item.status_label} · {escape_mrkdwn(finding.rule_id)}"
-    )
-    if item.is_new:
-        first += " · :new: *NEW*"
-    expiry = f" · {item.expiry}" if item.expiry else ""
-    lines = [first]
-    lines.extend(_markup_or_prose(place(finding, code) + expiry, place(finding) + expiry))
-    lines.extend(_prose(finding.reason))
-    if item.link:
-        lines.append(_link(item.link, "Open in Azure portal"))
-    return _sections(lines)
+def _entry(entry: Entry) -> list[Block]:
+    head = f"{_SEVERITY_EMOJI.get(entry.severity, ':white_circle:')} *{entry.severity_label}*"
+    if entry.mark_label:
+        head += f" · :new: *{entry.mark_label}*" if entry.mark == "new" else f" · *{entry.mark_label}*"
+    expiry = f" · {entry.expiry}" if entry.expiry else ""
+    lines = _markup_or_prose(f"{head} · {_place(entry.title)}{expiry}", f"{entry.title}{expiry}")
+    for line in entry.lines:
+        rule = f"*{line.severity_label}* · {line.status_label} · {escape_mrkdwn(', '.join(line.rules))}"
+        if line.service:
+            rule += f" · {escape_mrkdwn(breakable(line.service))}"
+        lines.extend(_markup_or_prose(rule, line.heading))
+        lines.extend(_prose(line.reason))
+    return [
+        *_sections(lines),
+        *_buttons(entry.links, f"entry-{zlib.crc32(entry.key.encode('utf-8', 'surrogatepass')):08x}"),
+    ]
+
+
+def _place(title: str) -> str:
+    """An entry's title with its names in code spans: ``vault`` / ``certificate``."""
+    if " / " in title and "(" not in title:
+        vault, _, certificate = title.partition(" / ")
+        return f"{code(breakable(vault))} / {code(breakable(certificate))}"
+    return escape_mrkdwn(breakable(title))
+
+
+def _closing(digest: Digest) -> list[list[Block]]:
+    if not digest.more_line:
+        return []
+    blocks = [{"type": "divider"}, _section(f"*{escape_mrkdwn(digest.more_line)}*")]
+    if digest.report_url:
+        blocks += _buttons([Link("Open the full report", digest.report_url)], "more")
+    return [blocks]

@@ -10,15 +10,20 @@ Escaping: estate text (names, tags, reasons, service messages) goes only into ``
 ``RichTextBlock``, which Adaptive Cards render as plain text ("Markdown is not supported" in a TextRun),
 so ``[link](http://evil)``, ``**bold**`` or ``<b>`` arrive as the literal characters on every client.
 ``TextBlock`` elements (which do process Markdown, inconsistently across desktop and mobile) carry only
-this app's own wording and numbers, and links whose URL is percent-encoded (see ``digest.safe_url``).
-Adaptive Cards never render HTML.
+this app's own wording and numbers. Links are buttons (``Action.OpenUrl`` in an ``ActionSet``) with the
+app's own titles and percent-encoded URLs (see ``digest.safe_url``). Adaptive Cards never render HTML.
+
+Layout: every text wraps (``wrap`` on TextBlocks; RichTextBlocks always wrap), and long unbroken names get
+zero-width break opportunities (``digest.breakable``) so a 120-character certificate name wraps inside
+the card instead of running past its edge. Severity is a word ("Critical", "High"), coloured as well.
+An entry spread over two messages starts the second with "continued: <vault / certificate>".
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from shared.alerts.digest import Digest, ProblemItem, RemediationItem, pack, payload_bytes, place, split_text
+from shared.alerts.digest import Digest, Entry, Link, RemediationItem, breakable, pack, payload_bytes, split_text
 from shared.models import Severity
 
 TEAMS_MESSAGE_LIMIT = 28 * 1024
@@ -41,9 +46,24 @@ Element = dict[str, Any]
 
 
 def build_teams_messages(digest: Digest) -> list[dict[str, Any]]:
-    groups = [_summary(digest), *_notes(digest), *_remediations(digest), *(_problem(p) for p in digest.problems)]
+    groups = [
+        _summary(digest),
+        *_notes(digest),
+        *_remediations(digest),
+        *(_entry(e) for e in digest.entries),
+        *_closing(digest),
+    ]
+    labels: list[str | None] = [None] * (1 + len(_notes(digest)) + len(_remediations(digest)))
+    labels += [e.title for e in digest.entries]
+
+    def continued(index: int) -> list[Element]:
+        title = labels[index] if index < len(labels) else None
+        if title is None:
+            return [_text("(continued)", isSubtle=True, size="Small")]
+        return [_rich(_run("continued: ", isSubtle=True), _run(breakable(title), weight="Bolder"))]
+
     base = len(payload_bytes(_envelope(digest.title(999, 999), [])))
-    pages = pack(groups, _cost, (TEAMS_MESSAGE_BUDGET - base,))
+    pages = pack(groups, _cost, (TEAMS_MESSAGE_BUDGET - base,), continued=continued)
     return [_envelope(digest.title(part, len(pages)), page) for part, page in enumerate(pages, start=1)]
 
 
@@ -88,16 +108,21 @@ def _rich(*runs: Element, **style: Any) -> Element:
 
 def _plain(text: str, **style: Any) -> list[Element]:
     """Estate text as RichTextBlocks of bounded size (a very long reason becomes several)."""
-    chunks = split_text(text, TEAMS_TEXT_CHUNK)
+    chunks = split_text(breakable(text), TEAMS_TEXT_CHUNK)
     return [_rich(_run(chunk, **style), spacing="None") for chunk in chunks if chunk.strip()]
 
 
-def _link(url: str, label: str) -> Element:
-    return _text(f"[{label}]({url})", size="Small", spacing="Small")
+def _buttons(links: tuple[Link, ...] | list[Link]) -> Element:
+    """Links as buttons: ``Action.OpenUrl`` in an ``ActionSet`` (Adaptive Cards 1.2+)."""
+    return {
+        "type": "ActionSet",
+        "spacing": "Small",
+        "actions": [{"type": "Action.OpenUrl", "title": link.label, "url": link.url} for link in links],
+    }
 
 
 def _containers(items: list[Element]) -> list[Element]:
-    """Wrap one problem's items in a container, or several when they would make one too big."""
+    """Wrap one entry's items in a container, or several when they would make one too big."""
     chunks = pack([[item] for item in items], _cost, (TEAMS_CONTAINER_BUDGET,))
     containers: list[Element] = []
     for index, chunk in enumerate(chunks):
@@ -113,11 +138,16 @@ def _containers(items: list[Element]) -> list[Element]:
 def _summary(digest: Digest) -> list[Element]:
     elements = [
         _text(digest.summary, spacing="Small"),
-        {"type": "FactSet", "facts": [{"title": label, "value": str(count)} for label, count in digest.counts]},
-        _rich(_run(digest.scan_line, isSubtle=True, size="Small")),
+        _text(digest.counts_line, spacing="Small", size="Small"),
     ]
+    if digest.ongoing:
+        elements.append(_text(digest.ongoing, spacing="Small", size="Small"))
+    if digest.fixed:
+        noun = "finding" if digest.fixed == 1 else "findings"
+        elements.append(_text(f"{digest.fixed} {noun} resolved since the last digest.", spacing="Small", size="Small"))
+    elements.append(_rich(_run(digest.scan_line, isSubtle=True, size="Small")))
     if digest.report_url:
-        elements.append(_link(digest.report_url, "Open the full report"))
+        elements.append(_buttons([Link("Open the full report", digest.report_url)]))
     return elements
 
 
@@ -141,29 +171,42 @@ def _remediations(digest: Digest) -> list[list[Element]]:
 def _remediation(item: RemediationItem) -> Element:
     return _rich(
         _run("✗ " if item.failed else "✓ ", color="Attention" if item.failed else "Good", weight="Bolder"),
-        _run(f"{item.vault_name} / {item.certificate_name}", weight="Bolder"),
-        _run(f": {item.before} → {item.after} ({item.outcome})"),
+        _run(breakable(f"{item.vault_name} / {item.certificate_name}"), weight="Bolder"),
+        _run(breakable(f": {item.before} → {item.after} ({item.outcome})")),
         spacing="None",
     )
 
 
-def _problem(item: ProblemItem) -> list[Element]:
-    finding = item.finding
+def _entry(entry: Entry) -> list[Element]:
     heading: list[Element] = []
-    if item.is_new:
-        heading.append(_run("NEW ", color="Accent", weight="Bolder"))
-    heading += [
-        _run(item.severity_label, color=_SEVERITY_COLOR.get(finding.severity, "Default"), weight="Bolder"),
-        _run(f" · {item.status_label} · {finding.rule_id}", isSubtle=True),
-    ]
-    where = [_run(place(finding), weight="Bolder")]
-    if item.expiry:
-        where.append(_run(f" · {item.expiry}", isSubtle=True))
-    items = [
-        _rich(*heading),
-        _rich(*where, spacing="None"),
-        *_plain(finding.reason),
-    ]
-    if item.link:
-        items.append(_link(item.link, "Open in Azure portal"))
+    if entry.mark_label:
+        heading.append(_run(f"{entry.mark_label} ", color="Accent", weight="Bolder"))
+    heading.append(_run(entry.severity_label, color=_SEVERITY_COLOR.get(entry.severity, "Default"), weight="Bolder"))
+    heading.append(_run(" · "))
+    heading.append(_run(breakable(entry.title), weight="Bolder"))
+    if entry.expiry:
+        heading.append(_run(f" · {entry.expiry}", isSubtle=True))
+    items: list[Element] = [_rich(*heading)]
+    for line in entry.lines:
+        head = [
+            _run(
+                line.severity_label, color=_SEVERITY_COLOR.get(line.severity, "Default"), weight="Bolder", size="Small"
+            ),
+            _run(f" · {line.status_label} · {', '.join(line.rules)}", isSubtle=True, size="Small"),
+        ]
+        if line.service:
+            head.append(_run(" · " + breakable(line.service), size="Small", weight="Bolder"))
+        items.append(_rich(*head, spacing="Small"))
+        items.extend(_plain(line.reason))
+    if entry.links:
+        items.append(_buttons(entry.links))
     return _containers(items)
+
+
+def _closing(digest: Digest) -> list[list[Element]]:
+    if not digest.more_line:
+        return []
+    items: list[Element] = [_text(digest.more_line, weight="Bolder", spacing="Medium", separator=True)]
+    if digest.report_url:
+        items.append(_buttons([Link("Open the full report", digest.report_url)]))
+    return [items]

@@ -51,6 +51,7 @@ def store_tables() -> dict[str, str]:
         "scans_table": f"scans{suffix}",
         "findings_table": f"findings{suffix}",
         "remediations_table": f"remediations{suffix}",
+        "alert_state_table": f"alertstate{suffix}",
     }
 
 
@@ -79,7 +80,7 @@ def findings_store(findings_store_factory: Callable[..., FindingsStore]) -> Find
     return findings_store_factory()
 
 
-APP_TABLES = ("scans", "findings", "remediations")
+APP_TABLES = ("scans", "findings", "remediations", "alertstate")
 
 
 def drop_app_tables(connection_string: str) -> None:
