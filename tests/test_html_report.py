@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import json
-import shutil
 import struct
 import subprocess
 import zlib
@@ -30,6 +29,7 @@ from shared.models import (
     Status,
     count_by_status,
 )
+from tests.browser import run_chromium
 from tests.sample_results import (
     HOSTILE_ATTRIBUTE,
     HOSTILE_SCRIPT,
@@ -446,38 +446,8 @@ _VIEWPORTS = {"desktop": (1280, 2000), "phone": (390, 1600)}
 _BADGE_COLOURS = {"critical": (0x7F, 0x1D, 0x1D), "high": (0xC2, 0x41, 0x0C), "medium": (0xFC, 0xD3, 0x4D)}
 
 
-def _chromium() -> str:
-    found = shutil.which("chromium")
-    if found is None:
-        pytest.fail(
-            "The browser tests need headless Chromium and it is not installed: run "
-            "`apt-get update && apt-get install -y chromium` (Debian package `chromium`; CI installs it)."
-        )
-    return found
-
-
 def _run_chromium(args: list[str], profile: Path, width: int, height: int) -> subprocess.CompletedProcess[str]:
-    command = [
-        _chromium(),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--hide-scrollbars",
-        f"--user-data-dir={profile}",
-        f"--window-size={width},{height}",
-        *args,
-    ]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"Chromium did not finish within 60 s: {' '.join(command)}\n{exc.stderr!r}")
-    assert done.returncode == 0, f"Chromium failed ({done.returncode}): {done.stderr[-2000:]}"
-    return done
+    return run_chromium(args, profile, width, height)
 
 
 @dataclass
