@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,7 +50,7 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 GENERATED_AT = SCAN_TIME + timedelta(minutes=5)
 
 
-def render(result: ScanResult, **kwargs: str) -> str:
+def render(result: ScanResult, **kwargs: Any) -> str:
     return render_report(result, generated_at=GENERATED_AT, **kwargs)
 
 
