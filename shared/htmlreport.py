@@ -1037,9 +1037,10 @@ details.vault[open] > summary { border-bottom: 1px solid var(--line); }
 .legend .swatch { vertical-align: -2px; margin-right: 5px; }
 .trend-data { margin-top: 6px; font-size: 0.88rem; }
 .trend-data summary { cursor: pointer; color: var(--link); }
-.trend-table { border-collapse: collapse; margin-top: 6px; width: 100%; }
+.trend-table { border-collapse: collapse; margin-top: 6px; width: 100%; table-layout: fixed; }
+.trend-table th:first-child { width: 34%; }
 .trend-table th, .trend-table td { text-align: left; padding: 2px 8px 2px 0; border-bottom: 1px solid var(--soft);
-  font-weight: normal; }
+  font-weight: normal; overflow-wrap: anywhere; }
 .trend-table thead th { color: var(--muted); font-size: 0.78rem; text-transform: uppercase; }
 .trend-table tr.current th, .trend-table tr.current td { font-weight: 700; }
 .changes p { overflow-wrap: anywhere; }
