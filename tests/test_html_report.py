@@ -209,6 +209,23 @@ def test_the_page_loads_nothing_and_runs_nothing(result: ScanResult) -> None:
     assert markup.count("https://") == len(external)
 
 
+def test_the_chart_and_the_services_load_nothing_either() -> None:
+    markup = render(binding_result(), history=ReportHistory(scans=scan_history(29), previous=sample_result()))
+    page = Page(markup)
+
+    assert "<script" not in markup.lower()
+    assert "http://" not in markup  # inline SVG needs no namespace URL
+    assert not [
+        e for e in page.elements if "src" in e.attrs or "style" in e.attrs or ("href" in e.attrs and e.tag != "a")
+    ]
+    # The only url() is the chart's own pattern, by fragment: nothing is fetched.
+    fills = {e.attrs["fill"] for e in page.elements if "url(" in (e.attrs.get("fill") or "")}
+    assert fills == {"url(#trend-hatch)"}
+    external = [a.attrs["href"] or "" for a in page.find("a") if not (a.attrs["href"] or "").startswith("#")]
+    assert all(h.startswith(f"{PORTAL}/#@/resource/subscriptions/") for h in external)
+    assert markup.count("https://") == len(external)
+
+
 def test_the_head_is_made_for_phones_and_kept_out_of_search_engines() -> None:
     page = Page(render(sample_result()))
     metas = {e.attrs.get("name"): e.attrs.get("content") for e in page.find("meta") if e.attrs.get("name")}
