@@ -1,10 +1,11 @@
 """Every Teams card the digest builders make, drawn by Microsoft's Adaptive Cards renderer in headless Chromium.
 
 Microsoft's renderer (npm ``adaptivecards``) with the Teams light host config, each card laid out 500 px
-wide (the narrow side of a Teams channel): the renderer must report no parse or validation event, and
-nothing may run past the card's edge or be clipped inside it. The digests are the test scans of
-tests/sample_results.py and tests/alert_examples.py, plus a 300-problem estate and a certificate with a
-150-character name without a break. The cards are whatever ``shared.alerts.build_messages("teams", ...)``
+wide (the narrow side of a Teams channel): the renderer must report no parse or validation event,
+nothing may run past the card's edge or be clipped inside it, and no bidirectional control may reach
+the text shown. The digests are the test scans of tests/sample_results.py and tests/alert_examples.py,
+plus a 300-problem estate, a certificate with a 150-character name without a break, and names and a
+reason carrying U+202E and U+2066. The cards are whatever ``shared.alerts.build_messages("teams", ...)``
 returns, so the test follows the builders as they change. See tests/cards/harness.py for the page.
 """
 
@@ -79,6 +80,25 @@ def long_name_result() -> ScanResult:
     return result
 
 
+def bidi_result() -> ScanResult:
+    """Bidirectional controls in a vault name, a certificate name and a reason (U+202E, U+2066)."""
+    result = sample_result()
+    result.findings = [
+        *result.findings,
+        finding(
+            RULE_AUTORENEW,
+            Status.NON_COMPLIANT,
+            Severity.HIGH,
+            vault="kv-\u202egpj.exe",
+            certificate="invoice-\u2066signing\u2069",
+            issuer="Self",
+            reason="No lifetime action is configured \u202ehere; set the lifetime action to AutoRenew.",
+        ),
+    ]
+    result.scan.counts = count_by_status(result.findings)
+    return result
+
+
 DIGESTS = {
     "sample": sample_result,
     "hostile": hostile_result,
@@ -87,6 +107,7 @@ DIGESTS = {
     "example": example_result,
     "300-problems": large_result,
     "150-char-name": long_name_result,
+    "bidi-controls": bidi_result,
 }
 
 
@@ -112,7 +133,7 @@ def test_every_teams_card_renders_without_errors_inside_500_px(
 ) -> None:
     reports = rendered[digest]
     assert reports, f"the {digest} digest made no Teams card"
-    failing = [r.describe() for r in reports if r.errors or r.layout_problems]
+    failing = [r.describe() for r in reports if r.errors or r.layout_problems or r.bidi]
     assert not failing, "\n".join(failing)
     for report in reports:
         assert report.width == pytest.approx(500, abs=1), report.describe()
@@ -121,7 +142,7 @@ def test_every_teams_card_renders_without_errors_inside_500_px(
 
 @pytest.mark.browser
 def test_the_harness_catches_a_broken_card_and_a_name_past_the_edge(tmp_path: Path) -> None:
-    """The check itself can fail: an unknown element, a bad value and an unwrapped name are all reported."""
+    """The check itself can fail: an unknown element, a bad value, an unwrapped name and a U+202E are reported."""
     broken = {
         "type": "AdaptiveCard",
         "version": "1.5",
@@ -130,6 +151,7 @@ def test_the_harness_catches_a_broken_card_and_a_name_past_the_edge(tmp_path: Pa
             {"type": "TextBlock", "text": "big", "size": "Huge"},
             {"type": "RichTextBlock", "inlines": [{"type": "TextRun", "text": LONG_NAME}]},
             {"type": "TextBlock", "text": LONG_NAME, "wrap": False},
+            {"type": "RichTextBlock", "inlines": [{"type": "TextRun", "text": "kv-\u202egpj.exe"}]},
         ],
     }
     (report,) = render_cards([("broken", broken)], tmp_path)
@@ -138,6 +160,7 @@ def test_the_harness_catches_a_broken_card_and_a_name_past_the_edge(tmp_path: Pa
     assert any(e.startswith("InvalidPropertyValue") for e in report.errors), report.describe()
     assert any("ac-textRun" in p for p in report.overflow), report.describe()
     assert report.clipped, report.describe()
+    assert [b.split(" in ")[0] for b in report.bidi] == ["U+202E"], report.describe()
 
 
 def test_only_the_teams_property_is_removed_before_the_generic_renderer_judges_a_card() -> None:

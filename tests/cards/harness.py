@@ -4,7 +4,8 @@ The page built here loads the renderer (npm ``adaptivecards``) and ``markdown-it
 (``npm ci`` installs both, pinned in package.json), applies the Teams light host config and lets
 ``render.js`` lay every card out at :data:`CARD_WIDTH` px, the narrow side of a Teams channel. It reports
 what the renderer said while parsing and validating (``AdaptiveCard.parse`` with a ``SerializationContext``,
-then ``validateProperties()``) and every element that runs past the card's edge or is clipped inside it.
+then ``validateProperties()``), every element that runs past the card's edge or is clipped inside it, and
+every bidirectional control character left in the text the reader sees.
 
 Host config: ``microsoft-teams-light.json`` is a verbatim copy of ``samples/HostConfig/microsoft-teams-light.json``
 of the microsoft/AdaptiveCards repository (MIT licence), commit 6cf9ce1ac957c32b864a6bf1ed31c13dc2efc742.
@@ -66,6 +67,7 @@ class CardReport:
     validation: list[dict[str, str]] = field(default_factory=list)
     overflow: list[str] = field(default_factory=list)
     clipped: list[str] = field(default_factory=list)
+    bidi: list[str] = field(default_factory=list)
     width: float = 0
     height: float = 0
 
@@ -81,6 +83,7 @@ class CardReport:
         lines = [f"{self.name} ({self.width:.0f}x{self.height:.0f} px)"]
         lines += [f"  error: {e}" for e in self.errors]
         lines += [f"  layout: {p}" for p in self.layout_problems]
+        lines += [f"  text: {p}" for p in self.bidi]
         return "\n".join(lines)
 
 

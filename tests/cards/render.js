@@ -1,6 +1,6 @@
 // Renders Adaptive Cards with Microsoft's renderer (npm `adaptivecards`) as Teams would, and reports what
-// a channel member would notice: what the renderer refused (parse and validation events) and anything that
-// runs past the card's edge. The page that loads this script (built by tests/cards/harness.py) provides:
+// a channel member would notice: what the renderer refused (parse and validation events), anything that
+// runs past the card's edge or is clipped, and bidirectional controls in the text shown. The page that loads this script (built by tests/cards/harness.py) provides:
 //   <script id="host-config" type="application/json">  the Teams host config
 //   <script id="cards" type="application/json">        [{"name": ..., "card": <AdaptiveCard JSON>}, ...]
 //   <div id="stage" data-width="500">                  where the cards are laid out, each this wide
@@ -28,7 +28,7 @@
     const phaseName = (value) => AC.ValidationPhase[value] ?? String(value);
 
     for (const { name, card: json } of cards) {
-      const entry = { name, parse: [], validation: [], overflow: [], clipped: [], width: 0, height: 0 };
+      const entry = { name, parse: [], validation: [], overflow: [], clipped: [], bidi: [], width: 0, height: 0 };
       report.cards.push(entry);
       const frame = document.createElement('div');
       frame.className = 'card-frame';
@@ -76,6 +76,15 @@
           entry.clipped.push(`${describe(element)} holds ${element.scrollWidth} px in ${element.clientWidth} px`);
         }
       }
+      // A bidirectional control in estate text makes the rest of its line read backwards (U+202E turns
+      // "kv-\u202Egpj.exe" into "kv-exe.jpg"): none may reach what the reader sees.
+      const text = rendered.textContent || '';
+      for (const match of text.matchAll(/[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/gu)) {
+        const at = match.index ?? 0;
+        const code = match[0].codePointAt(0).toString(16).toUpperCase().padStart(4, '0');
+        entry.bidi.push(`U+${code} in "${text.slice(Math.max(0, at - 30), at + 30)}"`);
+      }
+      entry.bidi = entry.bidi.slice(0, 20);
       entry.overflow = entry.overflow.slice(0, 20);
       entry.clipped = entry.clipped.slice(0, 20);
     }
