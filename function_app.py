@@ -48,7 +48,15 @@ def list_scans(req: func.HttpRequest) -> func.HttpResponse:
 
 @app.route(route="report", methods=["GET"])
 def get_report(req: func.HttpRequest) -> func.HttpResponse:
-    return _respond(lambda: api.get_report(context.store.latest, _query(req), portal_url=context.settings.portal_url))
+    return _respond(
+        lambda: api.get_report(
+            context.store.latest,
+            _query(req),
+            portal_url=context.settings.portal_url,
+            scans=context.store.list_scans,
+            previous=context.store.previous,
+        )
+    )
 
 
 @app.route(route="alerts", methods=["POST"])

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from shared.models import RULE_IDS, Finding, ScanResult, Status, sort_by_severity, utcnow
+from shared.history import TREND_SCANS, ReportHistory
+from shared.models import RULE_IDS, Finding, Scan, ScanResult, Status, sort_by_severity, utcnow
+from shared.store import StoreError
 from shared.text import single_line
 
 # Parameters the platform adds (the function key) and that must never count as unknown or be echoed.
@@ -231,7 +233,17 @@ def list_scans(scans: Callable[[int], list[Any]], query: Query) -> ApiResponse:
 # --- GET /api/report -------------------------------------------------------------------------------------
 
 
-def get_report(latest: Callable[[], ScanResult | None], query: Query, *, portal_url: str) -> ApiResponse:
+def get_report(
+    latest: Callable[[], ScanResult | None],
+    query: Query,
+    *,
+    portal_url: str,
+    scans: Callable[[int], list[Scan]] | None = None,
+    previous: Callable[[str], ScanResult | None] | None = None,
+) -> ApiResponse:
+    """The latest scan as HTML. With ``scans`` (the store's ``list_scans``) and ``previous`` (its
+    ``previous``), the page also shows the trend of recent scans and what changed since the previous one;
+    when only those reads fail, the page says so and still shows the scan."""
     from shared.htmlreport import render_report  # noqa: PLC0415 - only this route needs it
 
     def action() -> ApiResponse:
@@ -239,7 +251,8 @@ def get_report(latest: Callable[[], ScanResult | None], query: Query, *, portal_
         result = latest()
         if result is None:
             return error(404, "NoScan", "No scan has finished yet; the timer runs daily, or run one now.")
-        page = render_report(result, generated_at=utcnow(), portal_url=portal_url)
+        history = None if scans is None and previous is None else _report_history(result, scans, previous)
+        page = render_report(result, generated_at=utcnow(), portal_url=portal_url, history=history)
         return ApiResponse(
             200,
             page,
@@ -252,3 +265,25 @@ def get_report(latest: Callable[[], ScanResult | None], query: Query, *, portal_
         )
 
     return handle(action)
+
+
+def _report_history(
+    result: ScanResult,
+    scans: Callable[[int], list[Scan]] | None,
+    previous: Callable[[str], ScanResult | None] | None,
+) -> ReportHistory:
+    # Failed and running scans are listed too and the chart leaves them out: read twice as many.
+    recent: list[Scan] = []
+    scans_error = previous_error = None
+    before = None
+    if scans is not None:
+        try:
+            recent = scans(2 * TREND_SCANS)
+        except StoreError as exc:
+            scans_error = str(exc)
+    if previous is not None:
+        try:
+            before = previous(result.scan.id)
+        except StoreError as exc:
+            previous_error = str(exc)
+    return ReportHistory(recent, before, scans_error, previous_error)

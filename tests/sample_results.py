@@ -10,11 +10,13 @@ and ``empty_result()`` are the two edge cases every report has to survive.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
 from shared.models import (
     RULE_AUTORENEW,
+    RULE_BINDING,
     RULE_EXPIRY,
     Finding,
     Scan,
@@ -454,3 +456,189 @@ def hostile_result(now: datetime = SCAN_TIME) -> ScanResult:
         certificate_count=2,
     )
     return ScanResult(scan=scan, findings=findings)
+
+
+# --- services that serve the certificates (CertificateBinding) ----------------------------------------------
+
+VERSION_CURRENT = "4f8a1c2e9b7d4e6fa0c3b5d7e9f1a2b3"
+VERSION_OLD = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+VERSION_EXPIRED = "9e8d7c6b5a4938271605f4e3d2c1b0a9"
+
+
+def service_id(
+    resource_type: str, name: str, *, subscription_id: str = SUBSCRIPTION_PROD, group: str = "rg-edge"
+) -> str:
+    """A service's resource id; ``name`` is ``profile/secret`` for a Front Door secret."""
+    if resource_type.lower() == "microsoft.cdn/profiles/secrets":
+        profile, secret = name.split("/", 1)
+        path = f"Microsoft.Cdn/profiles/{profile}/secrets/{secret}"
+    else:
+        path = f"{resource_type}/{name}"
+    return f"/subscriptions/{subscription_id}/resourceGroups/{group}/providers/{path}"
+
+
+def binding_finding(
+    status: Status,
+    severity: Severity,
+    *,
+    resource_type: str,
+    service: str | None,
+    binding: str | None,
+    vault: str | None,
+    certificate: str | None,
+    bound_version: str | None,
+    current_version: str | None,
+    reason: str,
+    subscription_id: str = SUBSCRIPTION_PROD,
+    expires_in: timedelta | None = None,
+    now: datetime = SCAN_TIME,
+) -> Finding:
+    """A CertificateBinding finding as SPEC §2 describes it: the service, the reference inside it, the
+    version it serves and the vault's current one. ``service`` None is a service type that could not be
+    listed in the subscription (no resource, no certificate)."""
+    base = finding(
+        RULE_BINDING,
+        status,
+        severity,
+        vault=vault,
+        certificate=certificate,
+        reason=reason,
+        subscription_id=subscription_id,
+        resource_group="rg-certs",
+        expires_in=expires_in,
+        now=now,
+    )
+    return replace(
+        base,
+        resource_id=service_id(resource_type, service, subscription_id=subscription_id) if service else None,
+        resource_type=resource_type,
+        binding=binding,
+        bound_version=bound_version,
+        current_version=current_version,
+    )
+
+
+def binding_findings(now: datetime = SCAN_TIME) -> list[Finding]:
+    """Six service references, one per row of the SPEC's table that a person acts on, in no particular order."""
+    gateway, front_door = "Microsoft.Network/applicationGateways", "Microsoft.Cdn/profiles/secrets"
+    apim, web = "Microsoft.ApiManagement/service", "Microsoft.Web/certificates"
+    created = f"{now - timedelta(days=41):%Y-%m-%d}"
+    return [
+        binding_finding(
+            Status.COMPLIANT,
+            Severity.INFO,
+            resource_type=front_door,
+            service="fd-contoso/www-contoso-com",
+            binding="www-contoso-com",
+            vault="kv-webapp-prod",
+            certificate="www-contoso-com",
+            bound_version=None,
+            current_version=VERSION_CURRENT,
+            reason="Front Door profile fd-contoso uses the latest version of www-contoso-com, so renewals reach it.",
+        ),
+        binding_finding(
+            Status.NON_COMPLIANT,
+            Severity.MEDIUM,
+            resource_type=apim,
+            service="apim-contoso",
+            binding="api.contoso.com",
+            vault="kv-webapp-prod",
+            certificate="api-contoso-com",
+            bound_version=VERSION_CURRENT,
+            current_version=VERSION_CURRENT,
+            reason="API Management apim-contoso serves api-contoso-com pinned to its current version "
+            f"{VERSION_CURRENT[:8]}, so the next renewal will not reach it; use the versionless secret id.",
+        ),
+        binding_finding(
+            Status.NON_COMPLIANT,
+            Severity.HIGH,
+            resource_type=gateway,
+            service="agw-payments",
+            binding="payments-listener-cert",
+            vault="kv-payments-prod",
+            certificate="payments-gateway",
+            bound_version=VERSION_OLD,
+            current_version=VERSION_CURRENT,
+            expires_in=timedelta(days=4, hours=20),
+            reason=f"Application Gateway agw-payments serves payments-gateway version {VERSION_OLD[:8]} (expires "
+            f"{now + timedelta(days=4, hours=20):%Y-%m-%d}), but the vault's current version is "
+            f"{VERSION_CURRENT[:8]}, created {created}; point the listener certificate at the versionless secret id.",
+        ),
+        binding_finding(
+            Status.NON_COMPLIANT,
+            Severity.CRITICAL,
+            resource_type=gateway,
+            service="agw-legacy",
+            binding="portal-cert",
+            vault="kv-webapp-prod",
+            certificate="legacy-portal-imported",
+            bound_version=VERSION_EXPIRED,
+            current_version=VERSION_CURRENT,
+            expires_in=-timedelta(days=3),
+            reason=f"Application Gateway agw-legacy serves legacy-portal-imported version {VERSION_EXPIRED[:8]}, "
+            f"which expired on {now - timedelta(days=3):%Y-%m-%d}; the vault's current version is "
+            f"{VERSION_CURRENT[:8]}. Point the listener certificate at the versionless secret id.",
+        ),
+        binding_finding(
+            Status.NON_COMPLIANT,
+            Severity.HIGH,
+            resource_type=web,
+            service="payments-api-cert",
+            binding="payments-gateway",
+            vault="kv-payments-prod",
+            certificate="payments-gateway",
+            bound_version=None,
+            current_version=VERSION_CURRENT,
+            reason="App Service certificate payments-api-cert cannot read the vault (keyVaultSecretStatus "
+            "AzureServiceUnauthorizedToAccessKeyVault); grant the App Service resource provider get access to "
+            "secrets in kv-payments-prod.",
+        ),
+        binding_finding(
+            Status.NOT_ASSESSED,
+            Severity.HIGH,
+            resource_type=apim,
+            service=None,
+            binding=None,
+            vault=None,
+            certificate=None,
+            bound_version=None,
+            current_version=None,
+            subscription_id=SUBSCRIPTION_DEV,
+            reason="Could not list API Management services in the subscription (HTTP 403 AuthorizationFailed); "
+            "grant the scanning identity Reader on the subscription.",
+        ),
+    ]
+
+
+def binding_result(now: datetime = SCAN_TIME) -> ScanResult:
+    """:func:`sample_result` with the services that serve its certificates."""
+    result = sample_result(now)
+    result.findings = [*result.findings, *binding_findings(now)]
+    result.scan.counts = count_by_status(result.findings)
+    return result
+
+
+def scan_history(count: int, now: datetime = SCAN_TIME, *, every: timedelta = timedelta(days=1)) -> list[Scan]:
+    """``count`` finished scans before ``now``, newest first as the store lists them, whose problems fall
+    from ``count + 10`` towards 11; one in seven is partial with two vaults not assessed."""
+    scans = []
+    for age in range(count, 0, -1):
+        started = now - every * age
+        not_assessed = 2 if age % 7 == 0 else 0
+        non_compliant = 9 + age // 2
+        scans.append(
+            Scan(
+                id=f"{started:%Y%m%dT%H%M%SZ}-{age:08x}",
+                started_at=started,
+                finished_at=started + timedelta(seconds=40),
+                status=ScanStatus.PARTIAL if not_assessed else ScanStatus.COMPLETED,
+                counts={
+                    Status.NON_COMPLIANT.value: non_compliant,
+                    Status.NOT_ASSESSED.value: not_assessed,
+                    Status.COMPLIANT.value: 9,
+                    Status.EXEMPT.value: 2,
+                    Status.NOT_APPLICABLE.value: 3,
+                },
+            )
+        )
+    return list(reversed(scans))

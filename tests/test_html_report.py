@@ -10,38 +10,52 @@ from __future__ import annotations
 
 import html
 import json
-import shutil
 import struct
 import subprocess
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from functools import partial
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from shared.api import get_report
+from shared.history import ReportHistory
 from shared.htmlreport import render_report
 from shared.models import (
     RULE_AUTORENEW,
+    RULE_EXPIRY,
+    Scan,
     ScanResult,
+    ScanStatus,
     Severity,
     Status,
     count_by_status,
 )
+from shared.store import StoreError
+from tests.browser import run_chromium
 from tests.sample_results import (
     HOSTILE_ATTRIBUTE,
     HOSTILE_SCRIPT,
     SCAN_TIME,
     SUBSCRIPTION_DEV,
+    VERSION_CURRENT,
+    VERSION_OLD,
     WEBHOOK_PROBLEM,
+    binding_finding,
+    binding_result,
     clean_result,
     empty_result,
     failed_result,
     finding,
     hostile_result,
     sample_result,
+    scan_history,
+    service_id,
 )
 
 PORTAL = "https://portal.azure.com"
@@ -49,7 +63,7 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 GENERATED_AT = SCAN_TIME + timedelta(minutes=5)
 
 
-def render(result: ScanResult, **kwargs: str) -> str:
+def render(result: ScanResult, **kwargs: Any) -> str:
     return render_report(result, generated_at=GENERATED_AT, **kwargs)
 
 
@@ -192,6 +206,23 @@ def test_the_page_loads_nothing_and_runs_nothing(result: ScanResult) -> None:
         assert (link.attrs["href"] or "").startswith(f"{PORTAL}/#@/resource/subscriptions/")
         assert link.attrs.get("rel") == "noopener noreferrer"
     # Every https:// on the page is one of those portal links.
+    assert markup.count("https://") == len(external)
+
+
+def test_the_chart_and_the_services_load_nothing_either() -> None:
+    markup = render(binding_result(), history=ReportHistory(scans=scan_history(29), previous=sample_result()))
+    page = Page(markup)
+
+    assert "<script" not in markup.lower()
+    assert "http://" not in markup  # inline SVG needs no namespace URL
+    assert not [
+        e for e in page.elements if "src" in e.attrs or "style" in e.attrs or ("href" in e.attrs and e.tag != "a")
+    ]
+    # The only url() is the chart's own pattern, by fragment: nothing is fetched.
+    fills = {e.attrs["fill"] for e in page.elements if "url(" in (e.attrs.get("fill") or "")}
+    assert fills == {"url(#trend-hatch)"}
+    external = [a.attrs["href"] or "" for a in page.find("a") if not (a.attrs["href"] or "").startswith("#")]
+    assert all(h.startswith(f"{PORTAL}/#@/resource/subscriptions/") for h in external)
     assert markup.count("https://") == len(external)
 
 
@@ -412,6 +443,322 @@ def test_a_failed_scan_leads_with_why_it_failed() -> None:
     assert "scan failed" in page.one("title").text
 
 
+# --- the trend and what changed since the previous scan -------------------------------------------------------
+
+
+def section(page: Page, element_id: str) -> Element:
+    (found,) = [e for e in page.elements if e.attrs.get("id") == element_id]
+    return found
+
+
+def joined(element: Element) -> str:
+    """The element's text as a browser shows it (Element.text puts a space between every text node)."""
+    return " ".join("".join(element.texts).split())
+
+
+def bars(page: Page) -> list[Element]:
+    return [g for g in page.find("g", "scan") if g.within("history")]
+
+
+def bar_value(bar: Element) -> int:
+    return int(next(t for t in bar.find("text") if {"v"} & t.classes).text)
+
+
+def test_the_trend_of_one_scan_is_one_bar_and_says_the_chart_grows() -> None:
+    result = sample_result()
+    page = Page(render(result, history=ReportHistory()))
+
+    (only,) = bars(page)
+    assert "current" in only.classes
+    assert bar_value(only) == len(result.problems) == 11
+    assert "11 problems in this scan, the first one stored" in section(page, "trend-summary").text
+    changes = section(page, "changes")
+    assert "This is the first stored scan: there is nothing to compare it with yet." in changes.text
+
+
+def test_the_trend_shows_the_last_30_finished_scans_oldest_first() -> None:
+    result = sample_result()
+    older = scan_history(40)
+    failed = Scan(
+        id="20251126T120000Z-dead0002",
+        started_at=SCAN_TIME - timedelta(hours=18),
+        finished_at=SCAN_TIME - timedelta(hours=18),
+        status=ScanStatus.FAILED,
+        counts={"non_compliant": 999},
+    )
+    running = Scan(id="20251127T070000Z-running1", started_at=SCAN_TIME + timedelta(hours=1), counts={})
+    page = Page(render(result, history=ReportHistory(scans=[running, *older[:20], failed, *older[20:]])))
+
+    shown = bars(page)
+    assert len(shown) == 30
+    assert [("current" in b.classes) for b in shown] == [False] * 29 + [True]
+    expected = [s.counts["non_compliant"] + s.counts["not_assessed"] for s in reversed(older[:29])]
+    assert [bar_value(b) for b in shown] == [*expected, 11]
+    assert 999 not in [bar_value(b) for b in shown], "a failed scan's counts are no trend"
+    # The same numbers as a table, newest first, for screen readers and for anyone who wants them exact.
+    table = page.one("table", "trend-table")
+    rows = [r for r in table.find("tr") if r.within("history") and r.find("td")]
+    assert len(rows) == 30
+    assert [int(r.find("td")[1].text) for r in rows] == [11, *reversed(expected)]
+    assert "(this scan)" in rows[0].text
+    summary = section(page, "trend-summary").text
+    assert summary.startswith(f"11 problems now, {expected[-1]} at the scan before")
+    assert f"{expected[0]} at the first of these 30 scans" in summary
+
+
+def test_the_trend_reads_without_colour() -> None:
+    page = Page(render(sample_result(), history=ReportHistory(scans=scan_history(14))))
+    svg = page.one("svg", "chart")
+
+    # A name for assistive technology, pointing at elements that exist.
+    assert svg.attrs["role"] == "img"
+    ids = {e.attrs.get("id") for e in page.elements}
+    assert set((svg.attrs["aria-labelledby"] or "").split()) <= ids
+    # Every bar says its numbers twice: its value written above it and a tooltip with the breakdown.
+    for bar in bars(page):
+        (tooltip,) = bar.find("title")
+        assert "problem" in tooltip.text
+        assert f"{bar_value(bar)} problem" in tooltip.text
+    # "Not assessed" is a hatched pattern, not only another colour, and the legend says which is which.
+    hatched = [r for r in svg.find("rect") if "na" in r.classes]
+    assert hatched
+    assert all(r.attrs.get("fill") == "url(#trend-hatch)" for r in hatched)
+    assert [p.attrs.get("id") for p in svg.find("pattern")] == ["trend-hatch"]
+    legend = page.one("p", "legend").text
+    assert "non-compliant (solid)" in legend
+    assert "not assessed (hatched)" in legend
+
+
+def test_a_scan_without_problems_is_a_zero_bar_not_a_gap() -> None:
+    result = clean_result()
+    page = Page(render(result, history=ReportHistory(scans=scan_history(3))))
+    last = bars(page)[-1]
+
+    assert bar_value(last) == 0
+    assert [r for r in last.find("rect") if "zero" in r.classes]
+
+
+def previous_scan() -> ScanResult:
+    """The day before :func:`sample_result`: api-contoso-com was fine, www-contoso-com had no AutoRenew yet,
+    and a certificate since deleted was expiring."""
+    before = sample_result(SCAN_TIME - timedelta(days=1))
+    kept = [f for f in before.findings if f.certificate_name not in ("api-contoso-com", "www-contoso-com")]
+    web = partial(finding, vault="kv-webapp-prod", resource_group="rg-web-prod", now=before.scan.started_at)
+    before.findings = [
+        *kept,
+        web(RULE_AUTORENEW, Status.COMPLIANT, Severity.HIGH, certificate="api-contoso-com", reason="AutoRenew."),
+        web(RULE_EXPIRY, Status.COMPLIANT, Severity.MEDIUM, certificate="api-contoso-com", reason="Far."),
+        web(RULE_AUTORENEW, Status.NON_COMPLIANT, Severity.HIGH, certificate="www-contoso-com", reason="No action."),
+        web(RULE_EXPIRY, Status.COMPLIANT, Severity.MEDIUM, certificate="www-contoso-com", reason="Far."),
+        web(RULE_EXPIRY, Status.NON_COMPLIANT, Severity.HIGH, certificate="retired-api", reason="Expires soon."),
+    ]
+    before.scan.counts = count_by_status(before.findings)
+    return before
+
+
+def test_changes_since_the_previous_scan_list_the_new_and_the_fixed_problems_by_certificate() -> None:
+    page = Page(render(sample_result(), history=ReportHistory(previous=previous_scan())))
+    changes = section(page, "changes")
+
+    assert "Compared with the scan of 2025-11-26 06:00 UTC" in changes.text
+    assert "2 new problems, 2 fixed, 9 still open." in changes.text
+    (new,) = changes.find("div", "new")
+    places = [li for li in new.find("li") if li.find("ul")]
+    assert [p.find("span", "name")[0].text for p in places] == ["kv-webapp-prod / api-contoso-com"]
+    assert [joined(li) for li in places[0].find("li")] == [
+        "KeyVault-006: high non-compliant",
+        "CertificateExpiry: medium non-compliant",
+    ]
+    assert "New problems (2 on 1 certificate)" in new.text
+    (fixed,) = changes.find("div", "fixed")
+    lines = {p.find("span", "name")[0].text: joined(p.find("li")[0]) for p in fixed.find("li") if p.find("ul")}
+    assert lines == {
+        "kv-webapp-prod / retired-api": "CertificateExpiry: was high non-compliant; no longer reported",
+        "kv-webapp-prod / www-contoso-com": "KeyVault-006: was high non-compliant; now compliant",
+    }
+    assert not changes.find("div", "changed")
+
+
+def test_a_problem_whose_severity_moved_is_listed_as_changed_and_an_unchanged_scan_says_so() -> None:
+    before = sample_result(SCAN_TIME - timedelta(days=1))
+    before.findings = [
+        replace(f, severity=Severity.MEDIUM)
+        if (f.certificate_name, f.rule_id) == ("payments-gateway", RULE_EXPIRY)
+        else f
+        for f in before.findings
+    ]
+    page = Page(render(sample_result(), history=ReportHistory(previous=before)))
+    (changed,) = section(page, "changes").find("div", "changed")
+    assert "kv-payments-prod / payments-gateway" in changed.text
+    assert "CertificateExpiry: medium non-compliant → high non-compliant" in joined(changed)
+
+    same = Page(render(sample_result(), history=ReportHistory(previous=sample_result(SCAN_TIME - timedelta(days=1)))))
+    assert "No change: 11 problems open, the same as in the previous scan." in section(same, "changes").text
+
+
+def test_a_previous_scan_that_cannot_be_read_leaves_the_rest_of_the_report() -> None:
+    history = ReportHistory(previous_error="Scan 20251126T060000Z-x is incomplete in the store: 1 of 2 pages")
+    page = Page(render(sample_result(), history=history))
+
+    assert "The previous scan could not be read, so changes are not shown: Scan 20251126T060000Z-x" in (
+        section(page, "changes").text
+    )
+    assert len(problem_rows(page)) == 11
+
+
+def test_without_a_store_the_report_shows_the_scan_alone() -> None:
+    page = Page(render(sample_result()))
+
+    assert not [e for e in page.elements if e.attrs.get("id") in ("history", "changes")]
+    assert not page.find("svg")
+
+
+# --- services ------------------------------------------------------------------------------------------------
+
+
+def service_rows(page: Page) -> list[Element]:
+    return [e for e in page.find("tbody", "binding") if e.within("services")]
+
+
+def test_services_list_which_service_serves_which_version_stale_ones_first() -> None:
+    result = binding_result()
+    page = Page(render(result))
+    rows = service_rows(page)
+
+    assert [row_value(r, "c-service").split(" ")[0] for r in rows] == [
+        "agw-legacy",
+        "agw-payments",
+        "payments-api-cert",
+        "API",
+        "apim-contoso",
+        "fd-contoso/www-contoso-com",
+    ]
+    assert [row_value(r, "c-sev") for r in rows] == ["critical", "high", "high", "high", "medium", "info"]
+    assert "5 references need attention." in section(page, "services").text
+
+    stale = rows[1]
+    assert row_value(stale, "c-service") == (
+        "agw-payments Application Gateway · payments-listener-cert Open in portal ↗"
+    )
+    assert row_value(stale, "c-cert") == "payments-gateway in kv-payments-prod"
+    assert row_value(stale, "c-serves") == f"{VERSION_OLD[:8]}…"
+    assert stale.find("td", "c-serves")[0].find("code")[0].attrs["title"] == VERSION_OLD
+    assert row_value(stale, "c-current") == f"{VERSION_CURRENT[:8]}…"
+    assert "point the listener certificate at the versionless secret id" in stale.find("tr", "reason")[0].text
+    (link,) = stale.find("a", "portal")
+    assert (
+        link.attrs["href"]
+        == f"{PORTAL}/#@/resource{service_id('Microsoft.Network/applicationGateways', 'agw-payments')}"
+    )
+
+    pinned_to_current = rows[4]
+    assert row_value(pinned_to_current, "c-current") == f"{VERSION_CURRENT[:8]}… the same version"
+    assert row_value(rows[5], "c-serves") == "latest version"
+    assert row_value(rows[3], "c-service").startswith("API Management: could not be listed")
+
+
+def test_service_problems_are_problems_and_name_the_service_but_stay_out_of_the_vault_groups() -> None:
+    result = binding_result()
+    page = Page(render(result))
+
+    binding_problems = [r for r in problem_rows(page) if row_value(r, "c-rule").startswith("CertificateBinding")]
+    assert len(binding_problems) == 5
+    assert "served by agw-legacy" in row_value(binding_problems[0], "c-cert")
+    assert len(other_rows(page)) == len(sample_result().findings) - 11
+    assert "every service that serves one by CertificateBinding" in page.one("section", "summary").text
+
+
+def test_a_scan_without_services_says_so_in_one_line() -> None:
+    page = Page(render(sample_result()))
+    services = section(page, "services")
+
+    assert services.find("p", "empty")[0].text == (
+        "No Application Gateway, Front Door, API Management or App Service in the scanned subscriptions serves "
+        "a Key Vault certificate."
+    )
+    assert not services.find("table")
+
+
+# --- text that is not what it seems ----------------------------------------------------------------------------
+
+LONG = "w" * 200
+
+
+def unicode_result() -> ScanResult:
+    """A lone surrogate, a right-to-left override and 200-character names, in every section."""
+    result = binding_result()
+    tricky = [
+        finding(
+            RULE_AUTORENEW,
+            Status.NON_COMPLIANT,
+            Severity.HIGH,
+            vault="kv-\u202egpj.exe",
+            certificate=LONG,
+            issuer="Contoso \ud800 CA",
+            reason=f"Only EmailContacts is configured on {LONG}\u202e; set AutoRenew \udfff.",
+        ),
+        binding_finding(
+            Status.NON_COMPLIANT,
+            Severity.HIGH,
+            resource_type="Microsoft.Network/applicationGateways",
+            service="agw-" + "g" * 196,
+            binding="listener-" + "l" * 191,
+            vault="kv-\u202egpj.exe",
+            certificate=LONG,
+            bound_version=VERSION_OLD,
+            current_version=VERSION_CURRENT,
+            reason="Application Gateway serves an old version \ud83d; use the versionless secret id.",
+        ),
+    ]
+    result.findings = [*result.findings, *tricky]
+    result.scan.counts = count_by_status(result.findings)
+    return result
+
+
+def test_lone_surrogates_and_bidirectional_overrides_never_reach_the_page() -> None:
+    result = unicode_result()
+    markup = render(result, history=ReportHistory(scans=scan_history(3), previous=sample_result()))
+
+    markup.encode("utf-8")  # a lone surrogate would raise here, and the route would fail to send the page
+    assert "\u202e" not in markup
+    assert not [ch for ch in markup if "\ud800" <= ch <= "\udfff"]
+    text = Page(markup).text
+    assert "Contoso \ufffd CA" in text
+    assert "kv-gpj.exe" in text
+    assert LONG in text
+    assert f"served by agw-{'g' * 196}" in text
+
+
+# --- the route, with the store's history -----------------------------------------------------------------------
+
+
+def test_the_route_reads_the_history_and_survives_when_only_the_history_fails() -> None:
+    result = sample_result()
+    asked: list[int] = []
+
+    def scans(limit: int) -> list[Scan]:
+        asked.append(limit)
+        return scan_history(40)[:limit]
+
+    response = get_report(lambda: result, {}, portal_url=PORTAL, scans=scans, previous=lambda scan_id: previous_scan())
+    assert response.status == 200
+    page = Page(response.body)
+    assert len(bars(page)) == 30
+    assert asked == [60], "failed and running scans are listed too: ask for more than the chart shows"
+    assert "2 new problems, 2 fixed, 9 still open." in section(page, "changes").text
+
+    def broken(*_: object) -> Any:
+        raise StoreError("Table Storage answered 503 ServerBusy while listing scans")
+
+    degraded = get_report(lambda: result, {}, portal_url=PORTAL, scans=broken, previous=broken)
+    assert degraded.status == 200
+    page = Page(degraded.body)
+    assert len(bars(page)) == 1
+    assert "Older scans could not be read: Table Storage answered 503 ServerBusy" in page.text
+    assert "The previous scan could not be read" in section(page, "changes").text
+    assert len(problem_rows(page)) == 11
+
+
 # --- in a real browser ---------------------------------------------------------------------------------------
 
 # Chromium's --dump-dom will not lay a window out narrower than 500 px (its screenshots will), so the layout
@@ -426,6 +773,9 @@ _PROBE = """<script>
     scrollWidth: document.documentElement.scrollWidth,
     rows: [...document.querySelectorAll('#problems tbody.finding')].map(box),
     tiles: [...document.querySelectorAll('li.tile')].map(box),
+    services: [...document.querySelectorAll('#services tbody.binding')].map(box),
+    chart: [...document.querySelectorAll('#history svg.chart')].map(box),
+    bars: [...document.querySelectorAll('#history g.scan')].map((g) => box(g.querySelector('rect'))),
     // Headings visually hidden for screen readers (a 1 px clipped box on phones) do not count.
     wider: [...document.querySelectorAll('body *')]
       .filter((e) => !e.closest('thead') || e.closest('thead').getBoundingClientRect().width > 1)
@@ -446,38 +796,8 @@ _VIEWPORTS = {"desktop": (1280, 2000), "phone": (390, 1600)}
 _BADGE_COLOURS = {"critical": (0x7F, 0x1D, 0x1D), "high": (0xC2, 0x41, 0x0C), "medium": (0xFC, 0xD3, 0x4D)}
 
 
-def _chromium() -> str:
-    found = shutil.which("chromium")
-    if found is None:
-        pytest.fail(
-            "The browser tests need headless Chromium and it is not installed: run "
-            "`apt-get update && apt-get install -y chromium` (Debian package `chromium`; CI installs it)."
-        )
-    return found
-
-
 def _run_chromium(args: list[str], profile: Path, width: int, height: int) -> subprocess.CompletedProcess[str]:
-    command = [
-        _chromium(),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--hide-scrollbars",
-        f"--user-data-dir={profile}",
-        f"--window-size={width},{height}",
-        *args,
-    ]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"Chromium did not finish within 60 s: {' '.join(command)}\n{exc.stderr!r}")
-    assert done.returncode == 0, f"Chromium failed ({done.returncode}): {done.stderr[-2000:]}"
-    return done
+    return run_chromium(args, profile, width, height)
 
 
 @dataclass
@@ -544,21 +864,8 @@ class Png:
         return found
 
 
-@pytest.mark.browser
-@pytest.mark.parametrize("viewport", list(_VIEWPORTS))
-def test_the_report_renders_in_headless_chromium(viewport: str, tmp_path: Path) -> None:
-    width, height = _VIEWPORTS[viewport]
-    result = sample_result()
-    markup = render(result)
-    ARTIFACTS.mkdir(exist_ok=True)
-    page_file = ARTIFACTS / "report.html"
-    page_file.write_text(markup, encoding="utf-8")
-    screenshot = ARTIFACTS / f"report-{viewport}.png"
-    screenshot.unlink(missing_ok=True)
-
-    # What a person sees: the page exactly as served.
-    _run_chromium([f"--screenshot={screenshot}", page_file.as_uri()], tmp_path / "profile", width, height)
-    # What the browser built and where it put it: the same page, plus the probe, in an iframe of the width.
+def _probe(markup: str, width: int, height: int, tmp_path: Path) -> tuple[Page, dict[str, Any]]:
+    """What the browser built and where it put it: the page plus the probe, in an iframe of the width."""
     harness = tmp_path / "harness.html"
     probed = markup.replace("</body>", f"{_PROBE}\n</body>")
     harness.write_text(
@@ -568,32 +875,64 @@ def test_the_report_renders_in_headless_chromium(viewport: str, tmp_path: Path) 
     dumped = _run_chromium(["--dump-dom", harness.as_uri()], tmp_path / "profile", window, height + 100).stdout
     inner = Page(dumped).one("pre").text
     assert inner, f"the probe did not run in the report's iframe: {dumped[:500]}"
-
     dom = Page(inner)
-    rows = problem_rows(dom)
-    assert len(rows) == len(result.problems)
-    assert [row_value(r, "c-cert") for r in rows][:3] == [
-        "legacy-portal-imported",
-        "legacy-portal-imported",
-        "payments-gateway",
-    ]
     probe = json.loads(dom.one("body").attrs["data-probe"] or "{}")
     assert probe["width"] == width
     assert probe["scrollWidth"] <= width, f"the page scrolls sideways at {width}px: {probe['wider']}"
     assert not probe["wider"], f"elements wider than the viewport: {probe['wider']}"
+    return dom, probe
+
+
+def report_history() -> ReportHistory:
+    """29 earlier scans and yesterday's findings: a month of trend and a few changes."""
+    return ReportHistory(scans=scan_history(29), previous=previous_scan())
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("viewport", list(_VIEWPORTS))
+def test_the_report_renders_in_headless_chromium(viewport: str, tmp_path: Path) -> None:
+    width, height = _VIEWPORTS[viewport]
+    result = binding_result()
+    markup = render(result, history=report_history())
+    ARTIFACTS.mkdir(exist_ok=True)
+    page_file = ARTIFACTS / "report.html"
+    page_file.write_text(markup, encoding="utf-8")
+    screenshot = ARTIFACTS / f"report-{viewport}.png"
+    screenshot.unlink(missing_ok=True)
+
+    # What a person sees: the page exactly as served.
+    _run_chromium([f"--screenshot={screenshot}", page_file.as_uri()], tmp_path / "profile", width, height)
+    dom, probe = _probe(markup, width, height, tmp_path)
+
+    rows = problem_rows(dom)
+    assert len(rows) == len(result.problems)
+    assert [row_value(r, "c-cert") for r in rows][:3] == [
+        "legacy-portal-imported",
+        "legacy-portal-imported served by agw-legacy",
+        "legacy-portal-imported",
+    ]
     assert len(probe["rows"]) == len(result.problems)
-    for left, right, row_width, row_height in probe["rows"]:
+    for left, right, row_width, row_height in probe["rows"] + probe["services"]:
         assert row_width > 200
         assert row_height > 40
         assert left >= 0
         assert right <= width
     assert len(probe["tiles"]) == 5
+    assert len(probe["services"]) == 6
+    # The chart: 30 bars side by side inside it, the newest on the right.
+    ((chart_left, chart_right, chart_width, chart_height),) = probe["chart"]
+    assert chart_width > width * 0.5
+    assert chart_height > 100
+    assert len(probe["bars"]) == 30
+    lefts = [b[0] for b in probe["bars"]]
+    assert lefts == sorted(lefts)
+    assert all(chart_left <= b[0] and b[1] <= chart_right + 1 for b in probe["bars"])
     if viewport == "phone":
         # Cards, one under the other, each as wide as the screen allows.
-        assert all(r[2] > width * 0.8 for r in probe["rows"])
+        assert all(r[2] > width * 0.8 for r in probe["rows"] + probe["services"])
     else:
         # Table rows: the full width of the table, facts in one line above the reason.
-        assert all(r[2] > 1000 for r in probe["rows"])
+        assert all(r[2] > 1000 for r in probe["rows"] + probe["services"])
 
     png = Png.read(screenshot)
     assert (png.width, png.height) == (width, height)
@@ -601,6 +940,22 @@ def test_the_report_renders_in_headless_chromium(viewport: str, tmp_path: Path) 
     colours = png.colours()
     assert len(colours) > 100, "the screenshot is nearly blank"
     visible = {name for name, rgb in _BADGE_COLOURS.items() if rgb in colours}
-    # The first screen shows the worst problems: on a phone at least the critical and the high cards.
-    expected = {"critical", "high", "medium"} if viewport == "desktop" else {"critical", "high"}
+    # The first screen shows the worst: on a laptop the critical and high problem rows; on a phone the
+    # verdict, the counts and the trend come first, and the worst new problem is already in view.
+    expected = {"critical", "high"} if viewport == "desktop" else {"critical"}
     assert expected <= visible, f"severity badges painted: {sorted(visible)}"
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("viewport", list(_VIEWPORTS))
+def test_200_character_names_and_direction_overrides_do_not_break_the_layout(viewport: str, tmp_path: Path) -> None:
+    width, height = _VIEWPORTS[viewport]
+    result = unicode_result()
+    markup = render(result, history=ReportHistory(scans=scan_history(29), previous=sample_result()))
+
+    dom, probe = _probe(markup, width, height, tmp_path)
+
+    assert len(probe["rows"]) == len(result.problems)
+    assert len(probe["services"]) == 7
+    assert all(r[0] >= 0 and r[1] <= width for r in probe["rows"] + probe["services"])
+    assert LONG in dom.text

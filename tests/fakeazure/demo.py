@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from shared.htmlreport import render_report
+from shared.api import get_report
 from shared.store import FindingsStore, StoreError
 from tests.azurite import AzuriteNotInstalled, start_azurite
 from tests.fakeazure import FakeAzure, sample_estate
@@ -61,15 +61,18 @@ def main(argv: list[str]) -> int:
 def _write_report(connection_string: str) -> None:
     try:
         with FindingsStore.from_connection_string(connection_string) as store:
-            latest = store.latest()
+            # The route's own code, trend and changes since the previous demo run included.
+            response = get_report(
+                store.latest, {}, portal_url="https://portal.azure.com", scans=store.list_scans, previous=store.previous
+            )
     except StoreError as exc:
         print(f"demo: could not read the stored scan back: {exc}", file=sys.stderr)
         return
-    if latest is None:
+    if response.status != 200:
         return
     OUTPUT.mkdir(exist_ok=True)
     page = OUTPUT / "report.html"
-    page.write_text(render_report(latest), encoding="utf-8")
+    page.write_text(response.body, encoding="utf-8")
     print(f"\nThe HTML report of this scan (what GET /api/report serves): {page}", file=sys.stderr)
 
 
