@@ -86,7 +86,10 @@ def _configure_logging(stream: IO[str], *, verbose: bool) -> None:
     # The report already shows every vault that failed; repeat it in the log only when asked.
     root.setLevel(logging.INFO if verbose else logging.ERROR)
     if not verbose:
-        logging.getLogger("azure").setLevel(logging.CRITICAL)
+        # The SDK's own warnings (a fifteen-line chained-credential report among them) are for -v: the scan
+        # names each failure itself, with what to do about it.
+        for name in ("azure", "azure.identity", "msal"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def _scan(args: argparse.Namespace, settings: Settings, out: IO[str], err: IO[str]) -> int:

@@ -146,7 +146,10 @@ READ_TIMEOUT = 60
 # The SDK logs every request and response at INFO; at thousands of requests a scan that is noise (and
 # CPU). Warnings and errors still come through.
 for _noisy in ("azure.core.pipeline.policies.http_logging_policy", "azure.identity", "msal"):
-    logging.getLogger(_noisy).setLevel(logging.WARNING)
+    # Only where nobody chose a level: the CLI silences all of ``azure`` unless -v, and names a credential
+    # failure itself (with the fix), so the SDK's fifteen-line chained-credential warning stays out of it.
+    if logging.getLogger(_noisy).level == logging.NOTSET:
+        logging.getLogger(_noisy).setLevel(logging.WARNING)
 
 
 class AzureClients:

@@ -391,7 +391,9 @@ def read_error(exc: BaseException) -> ReadError:
     if isinstance(exc, DecodeError):  # a 2xx whose body is not the JSON the SDK expects
         status = getattr(exc, "status_code", None)
         return ReadError(code="MalformedResponse", message="the response body is not valid JSON", status_code=status)
-    if isinstance(exc, HttpResponseError):
+    # A credential that got no token is a ClientAuthenticationError (an HttpResponseError) with no response:
+    # it is named below by its kind, not as an HTTP error without a code.
+    if isinstance(exc, HttpResponseError) and exc.response is not None:
         status = exc.status_code
         code, message = None, None
         error = exc.error

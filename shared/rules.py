@@ -409,16 +409,16 @@ def unreadable_vault(vault: Vault, error: ReadError, *, listed: int = 0) -> list
     if listed:
         reason = (
             f"Listing the vault's certificates stopped after {listed} ({error.describe()}); "
-            f"any further certificates were not assessed. {_hint(error)}"
+            f"any further certificates were not assessed. {error_hint(error)}"
         ).strip()
     else:
-        reason = f"Could not list the vault's certificates ({error.describe()}). {_hint(error)}".strip()
+        reason = f"Could not list the vault's certificates ({error.describe()}). {error_hint(error)}".strip()
     return _not_assessed_place(vault.subscription_id, vault, reason, error)
 
 
 def unreadable_subscription(subscription_id: str, error: ReadError) -> list[Finding]:
     """A subscription whose vaults could not be listed: one ``not_assessed`` finding per rule."""
-    reason = f"Could not list the subscription's Key Vaults ({error.describe()}). {_hint(error)}".strip()
+    reason = f"Could not list the subscription's Key Vaults ({error.describe()}). {error_hint(error)}".strip()
     return _not_assessed_place(subscription_id, None, reason, error)
 
 
@@ -448,15 +448,21 @@ def _not_assessed_place(subscription_id: str, vault: Vault | None, reason: str, 
 
 
 def _unreadable_reason(error: ReadError) -> str:
-    return f"Could not read the certificate ({error.describe()}). {_hint(error)}".strip()
+    return f"Could not read the certificate ({error.describe()}). {error_hint(error)}".strip()
 
 
 def _unreadable_policy_reason(error: ReadError) -> str:
-    return f"Could not read the certificate's issuance policy ({error.describe()}). {_hint(error)}".strip()
+    return f"Could not read the certificate's issuance policy ({error.describe()}). {error_hint(error)}".strip()
 
 
-def _hint(error: ReadError) -> str:
+def error_hint(error: ReadError) -> str:
+    """The one thing a person can do about a read error, as a sentence (empty when there is nothing to add)."""
     code = error.code.lower()
+    if code in ("authenticationfailed", "nocredential"):
+        return (
+            "No Azure credential gave a token: sign in with `az login` when scanning from a terminal; in Azure, "
+            "check the Function App's managed identity (AZURE_CLIENT_ID names a user-assigned one)."
+        )
     if code == "untrustedvaulthost":
         return (
             "The scan sends tokens only to Key Vault hosts; check where this vault URI comes from "

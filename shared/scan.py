@@ -99,7 +99,9 @@ def scan_estate(
 
     subscription_ids, failure = _subscriptions(settings, clients, target)
     if failure is not None:
-        scan.problems.append(f"Could not list subscriptions ({failure.describe()}).")
+        scan.problems.append(
+            f"Could not list subscriptions ({failure.describe()}). {rules.error_hint(failure)}".strip()
+        )
         return _finish(scan, collected, nothing_read=True)
     scan.subscriptions = list(subscription_ids)
 
@@ -146,7 +148,7 @@ def _subscriptions(
         return tuple(s.id for s in discovery.list_subscriptions(clients)), None
     except Exception as exc:  # noqa: BLE001 - reported as a failed scan with the reason
         error = read_error(exc)
-        log.error("Could not list subscriptions: %s", error.describe())
+        log.warning("Could not list subscriptions: %s", error.describe())
         return (), error
 
 

@@ -567,3 +567,22 @@ def test_a_vault_name_from_resource_manager_with_a_bidirectional_override_is_sho
     assert code == 0
     assert {f["vault_name"] for f in document["findings"]} == {"kv-odd"}
     assert all("\u202e" not in (f["vault_id"] or "") for f in document["findings"])
+
+
+def test_without_a_credential_the_scan_says_to_sign_in_instead_of_no_error_message(fake_azure) -> None:
+    # The managed-identity endpoint refuses, as App Service's does for an identity that is not assigned
+    # (body shape: the App Service identity protocol's 400 with an error description).
+    azure = fake_azure(decision_table_estate())
+    azure.set_estate_fault(
+        "token",
+        fault(400, body='{"statusCode":400,"message":"No managed identity found for the specified ClientId."}'),
+    )
+
+    code, out, err = run_cli("scan", "--no-store")
+
+    assert code == 3, err
+    assert "failed, 0 subscriptions" in out
+    assert "AuthenticationFailed" in out
+    assert "sign in with `az login`" in out
+    assert "no error message" not in out
+    assert "Attempted credentials" not in err  # the SDK's fifteen-line report stays behind -v
