@@ -32,7 +32,7 @@ from azure.core.exceptions import AzureError, DecodeError, HttpResponseError
 from azure.core.rest import HttpRequest
 from azure.keyvault.certificates import CertificateClient
 
-from shared.models import Certificate, LifetimeAction, ReadError, Vault
+from shared.models import Certificate, CertificateVersion, LifetimeAction, ReadError, Vault
 
 log = logging.getLogger(__name__)
 
@@ -308,3 +308,92 @@ def _first_line(text: str) -> str:
     """The headline of a service message: Key Vault appends caller ids, addresses and resource ids on
     further lines, which help support but drown the reason a person reads."""
     return text.strip().splitlines()[0] if text.strip() else ""
+
+
+# --- versions of certificates that services reference (CertificateBinding) -----------------------------------
+
+
+@dataclass(slots=True)
+class VersionsRead:
+    """What the vault holds for one referenced certificate: its current version, each pinned version a
+    service asked about, and what is gone. ``certificate_missing`` is the service's 404 on the current
+    version (the certificate was deleted); ``missing_versions`` are pinned versions that 404. ``error``
+    is anything else that kept the certificate from being read (403, 5xx after retries, malformed)."""
+
+    current: CertificateVersion | None = None
+    pinned: dict[str, CertificateVersion] = field(default_factory=dict)
+    missing_versions: set[str] = field(default_factory=set)
+    certificate_missing: bool = False
+    error: ReadError | None = None
+
+
+def read_certificate_version(client: CertificateClient, name: str, version: str | None = None) -> CertificateVersion:
+    """``GET {vault}/certificates/{name}/`` (the current version) or ``.../{name}/{version}``, through the
+    client's pipeline like the other reads. Raises the SDK's ``HttpResponseError`` (404 included)."""
+    path = f"/certificates/{quote(name, safe='')}/" + (quote(version, safe="") if version else "")
+    data = _get_json(client, HttpRequest("GET", path, headers=_JSON))
+    return parse_certificate_version(data)
+
+
+def parse_certificate_version(data: Mapping[str, Any]) -> CertificateVersion:
+    """A certificate bundle or version list item: the version from its id, x5t, created, exp, enabled."""
+    certificate_id = data.get("id")
+    parts = urlsplit(certificate_id) if isinstance(certificate_id, str) else None
+    path = [segment for segment in parts.path.split("/") if segment] if parts else []
+    if len(path) != 3 or path[0].lower() != "certificates":
+        raise ValueError(f"{certificate_id!r} is not a versioned certificate id")
+    attributes = data.get("attributes") or {}
+    if not isinstance(attributes, Mapping):
+        raise TypeError("attributes is not an object")
+    enabled = attributes.get("enabled")
+    x5t = data.get("x5t")
+    return CertificateVersion(
+        version=path[2],
+        x5t=x5t if isinstance(x5t, str) and x5t else None,
+        created_on=_unix_time(attributes.get("created"), "created"),
+        expires_on=_unix_time(attributes.get("exp"), "exp"),
+        enabled=enabled if isinstance(enabled, bool) else None,
+    )
+
+
+def read_referenced_versions(
+    client: CertificateClient, wanted: Mapping[str, set[str]], *, requests_in_flight: int
+) -> dict[str, VersionsRead]:
+    """For each referenced certificate (name -> pinned versions), its current version and each pinned
+    version that is not the current one, ``requests_in_flight`` at a time. Keys are the names as given."""
+
+    def one(name: str, versions: set[str]) -> VersionsRead:
+        result = VersionsRead()
+        try:
+            result.current = read_certificate_version(client, name)
+        except HttpResponseError as exc:
+            if exc.status_code == 404:
+                result.certificate_missing = True
+            else:
+                result.error = read_error(exc)
+            return result
+        except (AzureError, ValueError, TypeError, OverflowError, OSError) as exc:
+            result.error = read_error(exc)
+            return result
+        for version in sorted(versions):
+            if version.lower() == result.current.version.lower():
+                continue
+            try:
+                result.pinned[version.lower()] = read_certificate_version(client, name, version)
+            except HttpResponseError as exc:
+                if exc.status_code == 404:
+                    result.missing_versions.add(version.lower())
+                else:
+                    result.error = read_error(exc)
+                    return result
+            except (AzureError, ValueError, TypeError, OverflowError, OSError) as exc:
+                result.error = read_error(exc)
+                return result
+        return result
+
+    if not wanted:
+        return {}
+    workers = max(1, min(requests_in_flight, len(wanted)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kv-versions") as pool:
+        futures = {name: pool.submit(one, name, versions) for name, versions in wanted.items()}
+        return {name: future.result() for name, future in futures.items()}

@@ -51,6 +51,8 @@ FAULT_FIELDS = frozenset(
 )
 ESTATE_FAULT_OPS = ("subscriptions", "token")
 SUBSCRIPTION_FAULT_OPS = ("vaults", "get")
+# Resource Manager lists of the services that serve certificates (tests/fakeazure/services.py).
+SERVICE_FAULT_OPS = ("applicationGateways", "cdnProfiles", "cdnSecrets", "apiManagement", "webCertificates")
 VAULT_FAULT_OPS = ("any", "list", "list_page", "policy", "get", "patch", "update", "versions")
 CERTIFICATE_FAULT_OPS = ("any", "policy", "get", "patch", "update", "versions")
 
@@ -550,6 +552,8 @@ class Certificate:
     der: bytes | None = None
     # Attributes sent as they are in the list item, over the computed ones: malformed list data in tests.
     list_attributes: Json = field(default_factory=dict)
+    # Versions before the current one, oldest first (GET .../{name}/{version}, .../versions).
+    older_versions: list[CertificateVersion] = field(default_factory=list)
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any], vault_name: str, now: dt.datetime, synthetic: bool) -> Certificate:
@@ -598,7 +602,14 @@ class Certificate:
         )
         if synthetic:
             certificate.thumbprint = hashlib.sha256(f"{vault_name}/{name}/{version}".encode()).digest()[:20]
+        for older in spec.get("older_versions") or []:
+            certificate.older_versions.append(CertificateVersion.from_spec(older, vault_name, name, now))
+        certificate.older_versions.sort(key=lambda v: v.created_on)
         return certificate
+
+    def version_named(self, version: str) -> CertificateVersion | None:
+        """An older version by id (case-insensitive); ``None`` for the current one or an unknown id."""
+        return next((v for v in self.older_versions if v.version.lower() == version.lower()), None)
 
     @property
     def subject(self) -> str:
@@ -607,6 +618,35 @@ class Certificate:
             if isinstance(x509, Mapping) and isinstance(x509.get("subject"), str) and x509["subject"]:
                 return str(x509["subject"])
         return f"CN={self.name}"
+
+
+@dataclass(slots=True)
+class CertificateVersion:
+    """A version before the current one: what a service pinned to it serves.
+
+    Spec: ``{"version": id (derived when absent), "created_days_ago": 400, "expires_in_days": -35,
+    "validity_days": 365, "enabled": true}``; ``not_before`` is its creation."""
+
+    version: str
+    enabled: bool
+    not_before: dt.datetime
+    expires_on: dt.datetime
+    created_on: dt.datetime
+    thumbprint: bytes | None = None
+    der: bytes | None = None
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any], vault_name: str, name: str, now: dt.datetime) -> CertificateVersion:
+        created = (now - dt.timedelta(days=float(spec.get("created_days_ago", 400)))).replace(microsecond=0)
+        expires = (
+            now + dt.timedelta(days=float(spec["expires_in_days"]))
+            if spec.get("expires_in_days") is not None
+            else created + dt.timedelta(days=float(spec.get("validity_days", 365)))
+        ).replace(microsecond=0)
+        version = (
+            spec.get("version") or hashlib.sha256(f"{vault_name}/{name}/{created}".lower().encode()).hexdigest()[:32]
+        )
+        return cls(str(version), bool(spec.get("enabled", True)), created, expires, created)
 
 
 def _shorthand_policy(spec: Mapping[str, Any]) -> Json:
@@ -692,6 +732,9 @@ class Subscription:
     tenant_id: str
     faults: dict[str, Fault]
     vaults: list[Vault] = field(default_factory=list)
+    # Services that serve certificates, as specs rendered at request time (tests/fakeazure/services.py).
+    services: list[Json] = field(default_factory=list)
+    service_page_size: int | None = None
 
 
 @dataclass
@@ -735,7 +778,9 @@ class Estate:
                 display_name=sub_spec.get("display_name", sub_spec["subscription_id"]),
                 state=sub_spec.get("state", "Enabled"),
                 tenant_id=sub_spec.get("tenant_id", tenant_id),
-                faults=parse_faults(sub_spec.get("fault"), SUBSCRIPTION_FAULT_OPS, "vaults"),
+                faults=parse_faults(sub_spec.get("fault"), SUBSCRIPTION_FAULT_OPS + SERVICE_FAULT_OPS, "vaults"),
+                services=[dict(service) for service in sub_spec.get("services") or []],
+                service_page_size=sub_spec.get("service_page_size"),
             )
             result.subscriptions.append(sub)
             for vault_spec in sub_spec.get("vaults", []):
