@@ -305,3 +305,42 @@ def test_secret_ids_are_read_as_key_vault_defines_them(uri: Any, expected: Any) 
 def test_a_vault_matches_by_scheme_host_and_port() -> None:
     assert vault_uri_key("https://kv.vault.azure.net/") == vault_uri_key("https://KV.vault.azure.net:443")
     assert vault_uri_key("https://kv.vault.azure.net/") != vault_uri_key("https://kv.vault.azure.net:8443/")
+
+
+def test_the_fake_key_vault_serves_every_version_to_the_real_sdk(fake_azure) -> None:
+    """The SDK's own version calls (not our parser) read the fake: GET .../{name}/{version} and the paged
+    .../versions list, as recorded in azure-sdk-for-python's test_list_certificate_versions[7.3]."""
+    from azure.identity import DefaultAzureCredential
+    from azure.keyvault.certificates import CertificateClient
+
+    older = [{"created_days_ago": 700, "expires_in_days": -335}, {"created_days_ago": 400, "expires_in_days": -35}]
+    azure = fake_azure(
+        estate(subscription("S", vault(KV, with_versions(cert("tls", "Self", AUTO_80), *older))), page_size=2)
+    )
+    model = azure.certificate(KV, "tls")
+    client = CertificateClient(azure.vault_uri(KV), DefaultAzureCredential(), verify_challenge_resource=False)
+    with client:
+        versions = list(client.list_properties_of_certificate_versions("tls"))
+        assert [v.version for v in versions] == [*(v.version for v in model.older_versions), model.version]
+        previous = client.get_certificate_version("tls", model.older_versions[-1].version).properties
+        current = client.get_certificate("tls").properties
+        assert previous is not None
+        assert current is not None
+        assert previous.expires_on == model.older_versions[-1].expires_on
+        assert previous.x509_thumbprint != current.x509_thumbprint
+    assert len(azure.requests.where(operation="list_versions")) == 2, "three versions in pages of two"
+
+
+def test_a_renewal_in_the_fake_keeps_the_old_version_for_the_services_pinned_to_it(fake_azure) -> None:
+    azure = fake_azure(table_estate())
+    before = azure.certificate(KV, "gw-current").version
+    with azure.lock:  # the gateway was pinned to what was current: that exact version id
+        gateway_spec = azure.estate.subscriptions[0].services[0]
+        next(c for c in gateway_spec["sslCertificates"] if c["name"] == "current")["version"] = before
+    azure.update_certificate(KV, "gw-current", expires_in_days=365, not_before_days_ago=0)
+    code, document, _ = run_scan("--format", "json")
+    finding = binding_findings(document)["current"]
+    assert finding["bound_version"] == before
+    assert (finding["status"], finding["severity"]) == ("non_compliant", "high")
+    assert finding["current_version"] == azure.certificate(KV, "gw-current").version != before
+    assert code == 1
