@@ -324,8 +324,13 @@ def synthetic_estate(
     forbidden_vaults: int = 0,
     page_size: int = DEFAULT_PAGE_SIZE,
     vault_page_size: int = DEFAULT_VAULT_PAGE_SIZE,
+    services: int = 0,
 ) -> Json:
     """A large, deterministic estate with a realistic mix of certificates.
+
+    ``services`` references (CertificateBinding) to as many distinct certificates, spread evenly over the
+    estate: 60 % as Application Gateway SSL certificates (three per gateway; two of three versionless,
+    one pinned to the current version), 40 % as App Service certificates serving the current thumbprint.
 
     Issuers: ~55% Self, ~20% DigiCert, ~5% GlobalSign, ~20% Unknown (imported). Lifetime actions:
     ~50% AutoRenew (by percentage or days), ~10% AutoRenew after EmailContacts, ~25% EmailContacts
@@ -419,6 +424,7 @@ def synthetic_estate(
         if index in forbidden:
             vault_spec["fault"] = {"any": firewall_fault()}
         subs[index % subscription_count]["vaults"].append(vault_spec)
+    _synthetic_services(subs, services)
     result = estate(
         *subs,
         latency_ms=latency_ms,
@@ -429,6 +435,43 @@ def synthetic_estate(
     )
     result["thumbprints"] = "synthetic"
     return result
+
+
+def _synthetic_services(subs: list[Json], count: int) -> None:
+    """Add ``count`` service references to distinct certificates, in the subscription of their vault."""
+    if count <= 0:
+        return
+    pool = [(sub, v, c) for sub in subs for v in sub["vaults"] for c in v["certificates"]]
+    step = max(1, len(pool) // count)
+    chosen = pool[::step][:count]
+    gateways: dict[str, Json] = {}
+    for index, (sub, vault_spec, cert_spec) in enumerate(chosen):
+        services = sub.setdefault("services", [])
+        if index % 5 < 3:
+            number = index // 5
+            key = f"{sub['subscription_id']}/{number}"
+            if key not in gateways:
+                gateways[key] = {"type": "applicationGateway", "name": f"appgw-{number:04d}", "sslCertificates": []}
+                services.append(gateways[key])
+            reference: Json = {
+                "name": f"tls-{index:05d}",
+                "vault": vault_spec["name"],
+                "certificate": cert_spec["name"],
+            }
+            if index % 5 == 2:
+                reference["version"] = "current"
+            gateways[key]["sslCertificates"].append(reference)
+        else:
+            services.append(
+                {
+                    "type": "appServiceCertificate",
+                    "name": f"app-{index:05d}",
+                    "vault": vault_spec["name"],
+                    "certificate": cert_spec["name"],
+                    "thumbprint": "current",
+                    "status": "Succeeded",
+                }
+            )
 
 
 # --------------------------------------------------------------------------------------------------
