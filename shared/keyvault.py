@@ -49,16 +49,30 @@ class VaultRead:
     vault: Vault
     certificates: list[Certificate] = field(default_factory=list)
     error: ReadError | None = None
+    # Versions of the certificates services reference (CertificateBinding), by lower-case name.
+    versions: dict[str, VersionsRead] = field(default_factory=dict)
 
 
-def read_vault(client: CertificateClient, vault: Vault, *, requests_in_flight: int) -> VaultRead:
+def read_vault(
+    client: CertificateClient,
+    vault: Vault,
+    *,
+    requests_in_flight: int,
+    referenced: Mapping[str, set[str]] | None = None,
+) -> VaultRead:
     """List the vault's certificates and fetch each enabled one's policy, ``requests_in_flight`` at a time.
 
     Policy GETs start while the next list page is still being fetched; the vault's certificates are kept
-    in list order."""
+    in list order. ``referenced`` certificates (name -> versions services are pinned to) also get their
+    current and pinned versions read, in the same pool, so those reads overlap the listing instead of
+    adding a round after it, and the vault never sees more than ``requests_in_flight`` GETs at once."""
     result = VaultRead(vault=vault)
     pending: list[tuple[Certificate, Future[Certificate]]] = []
     with ThreadPoolExecutor(max_workers=requests_in_flight, thread_name_prefix=f"kv-{vault.name[:20]}") as pool:
+        version_reads = {
+            name.lower(): pool.submit(read_versions_of, client, name, versions)
+            for name, versions in (referenced or {}).items()
+        }
         try:
             for listed in list_certificates(client, vault):
                 if listed.enabled is False or listed.error is not None:
@@ -75,6 +89,11 @@ def read_vault(client: CertificateClient, vault: Vault, *, requests_in_flight: i
                 result.certificates.append(future.result())
             except Exception as exc:  # noqa: BLE001 - defensive: _read_policy already catches
                 result.certificates.append(dataclasses.replace(listed, error=read_error(exc)))
+        for name, read in version_reads.items():
+            try:
+                result.versions[name] = read.result()
+            except Exception as exc:  # noqa: BLE001 - defensive: read_versions_of already catches
+                result.versions[name] = VersionsRead(error=read_error(exc))
     return result
 
 
@@ -356,44 +375,32 @@ def parse_certificate_version(data: Mapping[str, Any]) -> CertificateVersion:
     )
 
 
-def read_referenced_versions(
-    client: CertificateClient, wanted: Mapping[str, set[str]], *, requests_in_flight: int
-) -> dict[str, VersionsRead]:
-    """For each referenced certificate (name -> pinned versions), its current version and each pinned
-    version that is not the current one, ``requests_in_flight`` at a time. Keys are the names as given."""
-
-    def one(name: str, versions: set[str]) -> VersionsRead:
-        result = VersionsRead()
+def read_versions_of(client: CertificateClient, name: str, versions: set[str]) -> VersionsRead:
+    """One referenced certificate's current version and each pinned version that is not the current one."""
+    result = VersionsRead()
+    try:
+        result.current = read_certificate_version(client, name)
+    except HttpResponseError as exc:
+        if exc.status_code == 404:
+            result.certificate_missing = True
+        else:
+            result.error = read_error(exc)
+        return result
+    except (AzureError, ValueError, TypeError, OverflowError, OSError) as exc:
+        result.error = read_error(exc)
+        return result
+    for version in sorted(versions):
+        if version.lower() == result.current.version.lower():
+            continue
         try:
-            result.current = read_certificate_version(client, name)
+            result.pinned[version.lower()] = read_certificate_version(client, name, version)
         except HttpResponseError as exc:
             if exc.status_code == 404:
-                result.certificate_missing = True
+                result.missing_versions.add(version.lower())
             else:
                 result.error = read_error(exc)
-            return result
+                return result
         except (AzureError, ValueError, TypeError, OverflowError, OSError) as exc:
             result.error = read_error(exc)
             return result
-        for version in sorted(versions):
-            if version.lower() == result.current.version.lower():
-                continue
-            try:
-                result.pinned[version.lower()] = read_certificate_version(client, name, version)
-            except HttpResponseError as exc:
-                if exc.status_code == 404:
-                    result.missing_versions.add(version.lower())
-                else:
-                    result.error = read_error(exc)
-                    return result
-            except (AzureError, ValueError, TypeError, OverflowError, OSError) as exc:
-                result.error = read_error(exc)
-                return result
-        return result
-
-    if not wanted:
-        return {}
-    workers = max(1, min(requests_in_flight, len(wanted)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kv-versions") as pool:
-        futures = {name: pool.submit(one, name, versions) for name, versions in wanted.items()}
-        return {name: future.result() for name, future in futures.items()}
+    return result

@@ -23,7 +23,7 @@ from typing import Any
 from shared import alerts, discovery, rules, services
 from shared.alerts import WebhookSender
 from shared.clients import AzureClients
-from shared.keyvault import VaultRead, VersionsRead, read_error, read_referenced_versions, read_vault
+from shared.keyvault import VaultRead, VersionsRead, read_error, read_vault
 from shared.models import (
     Binding,
     Certificate,
@@ -119,10 +119,8 @@ def scan_estate(
             for vault in vaults
         ]
         for future in as_completed(futures):
-            read, versions = future.result()
-            _evaluate(
-                read, started, options, collected, bindings=bindings.get(read.vault.name.lower(), []), versions=versions
-            )
+            read = future.result()
+            _evaluate(read, started, options, collected, bindings=bindings.get(read.vault.name.lower(), []))
             progress.vaults_done += 1
             progress.certificates = collected.certificates
             if on_progress:
@@ -226,29 +224,23 @@ def _bindings(
     return grouped
 
 
-def _read(
-    clients: AzureClients, vault: Vault, requests_in_flight: int, bindings: Sequence[Binding]
-) -> tuple[VaultRead, dict[str, VersionsRead]]:
+def _read(clients: AzureClients, vault: Vault, requests_in_flight: int, bindings: Sequence[Binding]) -> VaultRead:
     try:
         client = clients.certificates(vault.uri)
     except Exception as exc:  # noqa: BLE001 - e.g. a malformed vault URI from Resource Manager
-        return VaultRead(vault=vault, error=read_error(exc)), {}
+        return VaultRead(vault=vault, error=read_error(exc))
+    # Versions only for certificates some service references (SPEC §2): the current one and pinned ones.
+    referenced: dict[str, set[str]] = {}
+    names: dict[str, str] = {}
+    for binding in bindings:
+        if not binding.certificate_name:
+            continue  # cannot happen: a binding without a certificate name has a problem
+        name = names.setdefault(binding.certificate_name.lower(), binding.certificate_name)
+        versions = referenced.setdefault(name, set())
+        if binding.version:
+            versions.add(binding.version)
     with client:
-        read = read_vault(client, vault, requests_in_flight=requests_in_flight)
-        if not bindings or (read.error is not None and not read.certificates):
-            return read, {}
-        # Versions only for certificates some service references (SPEC §2): current + pinned ones.
-        wanted: dict[str, set[str]] = {}
-        names: dict[str, str] = {}
-        for binding in bindings:
-            if not binding.certificate_name:
-                continue  # cannot happen: a binding without a certificate name has a problem
-            name = names.setdefault(binding.certificate_name.lower(), binding.certificate_name)
-            versions = wanted.setdefault(name, set())
-            if binding.version:
-                versions.add(binding.version)
-        found = read_referenced_versions(client, wanted, requests_in_flight=requests_in_flight)
-        return read, {name.lower(): versions for name, versions in found.items()}
+        return read_vault(client, vault, requests_in_flight=requests_in_flight, referenced=referenced)
 
 
 def _evaluate(
@@ -258,9 +250,8 @@ def _evaluate(
     collected: _Collector,
     *,
     bindings: Sequence[Binding] = (),
-    versions: Mapping[str, VersionsRead] | None = None,
 ) -> None:
-    versions = versions or {}
+    versions = read.versions
     certificates = read.certificates
     if versions:
         # The newest version of a referenced certificate is its current one: say when it is disabled.
