@@ -65,16 +65,22 @@ def read_vault(
     Policy GETs start while the next list page is still being fetched; the vault's certificates are kept
     in list order. ``referenced`` certificates (name -> versions services are pinned to) also get their
     current and pinned versions read, in the same pool, so those reads overlap the listing instead of
-    adding a round after it, and the vault never sees more than ``requests_in_flight`` GETs at once."""
+    adding a round after it, and the vault never sees more than ``requests_in_flight`` GETs at once. They
+    start once the first list page has answered: by then the client holds the vault's authentication
+    challenge, while requests sent before it would each be refused with a 401 first."""
     result = VaultRead(vault=vault)
     pending: list[tuple[Certificate, Future[Certificate]]] = []
+    version_reads: dict[str, Future[VersionsRead]] = {}
     with ThreadPoolExecutor(max_workers=requests_in_flight, thread_name_prefix=f"kv-{vault.name[:20]}") as pool:
-        version_reads = {
-            name.lower(): pool.submit(read_versions_of, client, name, versions)
-            for name, versions in (referenced or {}).items()
-        }
+
+        def start_version_reads() -> None:
+            if referenced and not version_reads:
+                for name, versions in referenced.items():
+                    version_reads[name.lower()] = pool.submit(read_versions_of, client, name, versions)
+
         try:
             for listed in list_certificates(client, vault):
+                start_version_reads()
                 if listed.enabled is False or listed.error is not None:
                     # A disabled certificate is not applicable to either rule, and one whose list entry is
                     # malformed is not assessed: no need to read either one's policy.
@@ -84,6 +90,7 @@ def read_vault(
         except Exception as exc:  # noqa: BLE001 - any failure of the listing is reported, never raised
             result.error = read_error(exc)
             log.warning("Could not list certificates of vault %s: %s", vault.name, result.error.describe())
+        start_version_reads()
         for listed, future in pending:
             try:
                 result.certificates.append(future.result())

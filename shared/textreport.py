@@ -103,7 +103,8 @@ def _per_vault(findings: list[Finding]) -> list[str]:
     for finding in findings:
         vault = finding.vault_name or f"(subscription {finding.subscription_id})"
         by_vault[vault][finding.status] += 1
-        if finding.certificate_name is not None:
+        if finding.certificate_name is not None and finding.rule_id != RULE_BINDING:
+            # A binding may name a certificate the vault no longer has: count only what was listed.
             certificates[vault].add(finding.certificate_name)
     if not by_vault:
         return []

@@ -94,13 +94,26 @@ def table_estate() -> dict[str, Any]:
             "fd-web",
             front_door_secret("fd-latest", KV, "fd-latest"),
             front_door_secret("fd-pinned", KV, "fd-pinned", use_latest=False, version="current"),
+            front_door_secret("fd-no-version", KV, "fd-pinned", use_latest=False, omit=["secretVersion"]),
         ),
-        api_management("apim-payments", apim_hostname("api.contoso.com", KV, "apim-current", version="current")),
+        front_door("cdn-classic", front_door_secret("classic-secret", KV, "fd-latest"), sku="Standard_Microsoft"),
+        api_management(
+            "apim-payments",
+            apim_hostname("api.contoso.com", KV, "apim-current", version="current"),
+            apim_hostname("old-api.contoso.com", KV, "gw-pinned-valid", version="previous"),
+        ),
         app_service_certificate("app-synced", KV, "app-synced"),
         app_service_certificate("app-stale", KV, "app-stale", thumbprint="previous"),
         app_service_certificate("app-fresh", KV, "app-fresh", thumbprint="previous"),
         app_service_certificate("app-broken", KV, "app-broken", status="AzureServiceUnauthorizedToAccessKeyVault"),
         app_service_certificate("app-missing-name", KV, "app-synced", omit=["keyVaultSecretName"]),
+        app_service_certificate(
+            "app-other-tenant",
+            certificate="partner-tls",
+            thumbprint="AB" * 20,
+            secret_id="/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-partner"
+            "/providers/Microsoft.KeyVault/vaults/partner-kv",
+        ),
     ]
     production["service_page_size"] = 1
     data = subscription("Data", vault("data-kv", cert("data-tls", "Self", AUTO_80)))
@@ -125,12 +138,15 @@ EXPECTED = {
     "disabled": ("compliant", "medium"),
     "fd-latest": ("compliant", "medium"),
     "fd-pinned": ("non_compliant", "medium"),
+    "fd-no-version": ("not_assessed", "high"),
     "api.contoso.com": ("non_compliant", "medium"),
+    "old-api.contoso.com": ("non_compliant", "high"),
     "app-synced": ("compliant", "medium"),
     "app-stale": ("non_compliant", "high"),
     "app-fresh": ("compliant", "medium"),
     "app-broken": ("non_compliant", "high"),
     "app-missing-name": ("not_assessed", "high"),
+    "app-other-tenant": ("not_assessed", "medium"),
     "data-latest": ("compliant", "medium"),
     None: ("not_assessed", "high"),  # the API Management list refused in the Data subscription
 }
@@ -200,6 +216,9 @@ def test_bad_references_are_findings_with_a_clear_reason_never_a_crash(table_sca
     assert other["vault_uri"] == "https://partner-kv.vault.azure.net/"
     assert other["certificate_name"] == "partner-tls"
     assert "ForbiddenByFirewall" in found["firewalled"]["reason"]
+    assert "neither follows the latest version" in found["fd-no-version"]["reason"]
+    assert found["app-other-tenant"]["vault_name"] == "partner-kv"
+    assert "classic-secret" not in found, "a classic CDN profile holds no Front Door secrets and is not asked"
 
 
 def test_a_403_on_one_service_type_costs_only_that_type_in_that_subscription(table_scan) -> None:
