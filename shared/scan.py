@@ -4,6 +4,10 @@ Vaults are read concurrently (``SCAN_VAULT_CONCURRENCY`` at a time, each with at
 ``SCAN_REQUESTS_PER_VAULT`` requests in flight), and each vault's certificates are turned into findings
 as soon as the vault is done, so memory grows with the findings, not with the SDK objects.
 
+The services that serve certificates (CertificateBinding) are listed per subscription while the vaults are
+discovered; each reference is matched to its vault, and the vault's reader also fetches the current and
+pinned versions of the certificates services reference, so those findings come out with the vault's.
+
 Failures are data, not exceptions: a subscription or vault that cannot be listed, or a certificate that
 cannot be read, becomes ``not_assessed`` findings and the scan ends ``partial``. The scan ends ``failed``
 only when nothing at all could be read (no subscription list, no token).
