@@ -362,3 +362,44 @@ def test_a_renewal_in_the_fake_keeps_the_old_version_for_the_services_pinned_to_
     assert (finding["status"], finding["severity"]) == ("non_compliant", "high")
     assert finding["current_version"] == azure.certificate(KV, "gw-current").version != before
     assert code == 1
+
+
+def small_estate(list_fault: dict[str, Any]) -> dict[str, Any]:
+    sub = subscription("Only", vault("data-kv", cert("data-tls", "Self", AUTO_80)))
+    sub["services"] = [
+        gateway("appgw-data", ssl_certificate("data-latest", "data-kv", "data-tls")),
+        app_service_certificate("app-data", "data-kv", "data-tls"),
+    ]
+    sub["fault"] = list_fault
+    return estate(sub)
+
+
+@pytest.mark.parametrize(
+    ("list_fault", "code"),
+    [
+        ({"applicationGateways": fault(200, body='{"value": [], "nextLink": "https://attacker.example/next"}')}, None),
+        ({"applicationGateways": fault(200, body="<html>gateway timeout</html>")}, "MalformedResponse"),
+        ({"applicationGateways": fault(500, times=20)}, "InternalServerError"),
+    ],
+    ids=["next-link-to-another-host", "not-json", "keeps-failing"],
+)
+def test_a_service_list_that_misbehaves_costs_only_that_type(fake_azure, list_fault: dict[str, Any], code: Any) -> None:
+    fake_azure(small_estate(list_fault))
+    _, document, _ = run_scan("--format", "json")
+    found = binding_findings(document)
+    refused = found[None]
+    assert refused["status"] == "not_assessed"
+    assert refused["resource_type"] == "Microsoft.Network/applicationGateways"
+    if code:
+        assert refused["error_code"] == code
+    else:
+        assert "another host" in refused["reason"]
+    assert found["app-data"]["status"] == "compliant", "the other types of the subscription are still judged"
+
+
+def test_a_throttled_service_list_is_retried(fake_azure) -> None:
+    azure = fake_azure(small_estate({"applicationGateways": fault(429, "TooManyRequests", times=1, retry_after=0)}))
+    _, document, _ = run_scan("--format", "json")
+    assert binding_findings(document)["data-latest"]["status"] == "compliant"
+    statuses = [r.status for r in azure.requests.where(operation="list_application_gateways")]
+    assert statuses == [429, 200]
