@@ -469,7 +469,7 @@ def check_binding(binding: Binding, target: BindingTarget | None, *, now: dateti
             Status.COMPLIANT,
             Severity.MEDIUM,
             f"{service} follows {binding.certificate_name} by name and serves its current version "
-            f"{current.version}{_expiry(current.expires_on, now)}.",
+            f"{current.version}{_expiry(current.expires_on, now)}{_created(current)} in vault {target.vault.name}.",
             served=current,
         )
     if pinned is not None:
@@ -479,7 +479,8 @@ def check_binding(binding: Binding, target: BindingTarget | None, *, now: dateti
             Status.NON_COMPLIANT,
             Severity.MEDIUM,
             f"{service} is pinned to the current version {current.version} of {binding.certificate_name}"
-            f"{_expiry(current.expires_on, now)}, so the next renewal will not reach it. "
+            f"{_expiry(current.expires_on, now)}{_created(current)} in vault {target.vault.name}, so the next "
+            "renewal will not reach it. "
             f"{_follow_latest_fix(binding)}",
             served=current,
         )
@@ -544,8 +545,11 @@ def x5t_to_hex(x5t: str | None) -> str | None:
 
 
 def _vault_has(current: CertificateVersion, vault: Vault) -> str:
-    created = f", created {current.created_on:%Y-%m-%d %H:%M} UTC" if current.created_on else ""
-    return f"the current version in vault {vault.name} is {current.version}{created}"
+    return f"the current version in vault {vault.name} is {current.version}{_created(current)}"
+
+
+def _created(version: CertificateVersion) -> str:
+    return f", created {version.created_on:%Y-%m-%d %H:%M} UTC" if version.created_on else ""
 
 
 def _expiry(expires_on: datetime | None, now: datetime) -> str:

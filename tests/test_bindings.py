@@ -190,6 +190,8 @@ def test_a_front_door_secret_pinned_to_the_current_version_is_told_to_turn_on_la
     finding = binding_findings(document)["fd-pinned"]
     assert finding["resource_type"] == "Microsoft.Cdn/profiles/secrets"
     assert "next renewal will not reach it" in finding["reason"]
+    assert f"current version {finding['current_version']} of fd-pinned" in finding["reason"]
+    assert ", created " in finding["reason"]
     assert "useLatestVersion" in finding["reason"]
     assert binding_findings(document)["fd-latest"]["bound_version"] is None
 
