@@ -581,9 +581,8 @@ def _binding_finding(
     certificate_id = certificate.id if certificate else None
     if certificate_id is None and vault is not None and binding.certificate_name:
         certificate_id = f"{vault.uri.rstrip('/')}/certificates/{binding.certificate_name}"
+    # The expiry of what the service serves; unknown (None) when it serves a thumbprint we cannot place.
     expires_on = served.expires_on if served else None
-    if expires_on is None and target is not None and target.pinned is None and binding.version is None:
-        expires_on = current.expires_on if current else None
     return Finding(
         rule_id=RULE_BINDING,
         status=status,

@@ -405,3 +405,11 @@ def test_a_throttled_service_list_is_retried(fake_azure) -> None:
     assert binding_findings(document)["data-latest"]["status"] == "compliant"
     statuses = [r.status for r in azure.requests.where(operation="list_application_gateways")]
     assert statuses == [429, 200]
+
+
+def test_a_binding_finding_shows_the_expiry_of_what_the_service_serves(table_scan) -> None:
+    azure, document = table_scan
+    found = binding_findings(document)
+    latest = azure.certificate(KV, "gw-latest")
+    assert found["latest"]["expires_on"].startswith(f"{latest.expires_on:%Y-%m-%d}")
+    assert found["app-broken"]["expires_on"] is None, "an old thumbprint's expiry is not the current version's"
