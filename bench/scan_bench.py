@@ -634,6 +634,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--vaults", type=int, default=200)
     parser.add_argument("--certs", type=int, default=50, help="certificates per vault")
+    parser.add_argument(
+        "--services",
+        type=int,
+        default=0,
+        help="service references (Application Gateway / App Service) to as many certificates (CertificateBinding)",
+    )
     parser.add_argument("--latency-ms", type=float, default=20.0, help="added by the fake to every request")
     parser.add_argument("--throttle", type=float, default=0.05, help="share of Key Vault requests answered 429")
     parser.add_argument("--store", action="store_true", help="also run the scan storing into a fresh Azurite")
@@ -668,6 +674,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.floor:
             return floor(args, workdir, out)
         synthetic = f"vaults={args.vaults},certs={args.certs},latency_ms={args.latency_ms},throttle={args.throttle}"
+        if args.services:
+            synthetic += f",services={args.services}"
         certificates = args.vaults * args.certs
         out.write(f"AutoRenew Guard scan benchmark: {certificates:,} certificates in {args.vaults:,} vaults, ")
         out.write(

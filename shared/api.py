@@ -42,6 +42,12 @@ CSV_COLUMNS = (
     "reason",
     "vault_id",
     "error_code",
+    # CertificateBinding (SPEC §2): the service and the versions it serves.
+    "resource_id",
+    "resource_type",
+    "binding",
+    "bound_version",
+    "current_version",
 )
 MAX_SCANS = 1000
 

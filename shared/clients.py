@@ -240,6 +240,12 @@ class AzureClients:
                 self._vault_clients[subscription_id] = client
             return client
 
+    def resource_manager(self, subscription_id: str) -> KeyVaultManagementClient:
+        """A Resource Manager client for raw REST reads in one subscription (``send_request``): the vault
+        client's pipeline already carries the credential, ``ARM_ENDPOINT``, token scope, retries and the
+        shared transport, so the service reads (shared/services.py) reuse it rather than four more SDKs."""
+        return self.vaults(subscription_id)
+
     def certificates(self, vault_uri: str) -> CertificateClient:
         """A client for one vault. Cheap to build (the transport and token cache are shared), so one is
         made per vault and per scan rather than kept for thousands of vaults.

@@ -47,7 +47,7 @@ from azure.core.exceptions import AzureError, DecodeError, HttpResponseError
 from azure.core.rest import HttpRequest
 from azure.keyvault.certificates import CertificateClient
 
-from shared.models import Certificate, LifetimeAction, PendingOperation, ReadError, Vault
+from shared.models import Certificate, CertificateVersion, LifetimeAction, PendingOperation, ReadError, Vault
 from shared.text import SINGLE_LINE_LOGS, clean_text, clean_value, single_line
 
 log = logging.getLogger(__name__)
@@ -142,18 +142,38 @@ class VaultRead:
     vault: Vault
     certificates: list[Certificate] = field(default_factory=list)
     error: ReadError | None = None
+    # Versions of the certificates services reference (CertificateBinding), by lower-case name.
+    versions: dict[str, VersionsRead] = field(default_factory=dict)
 
 
-def read_vault(client: CertificateClient, vault: Vault, *, requests_in_flight: int) -> VaultRead:
+def read_vault(
+    client: CertificateClient,
+    vault: Vault,
+    *,
+    requests_in_flight: int,
+    referenced: Mapping[str, set[str]] | None = None,
+) -> VaultRead:
     """List the vault's certificates and fetch each enabled one's policy, ``requests_in_flight`` at a time.
 
     Policy GETs start while the next list page is still being fetched; the vault's certificates are kept
-    in list order."""
+    in list order. ``referenced`` certificates (name -> versions services are pinned to) also get their
+    current and pinned versions read, in the same pool, so those reads overlap the listing instead of
+    adding a round after it, and the vault never sees more than ``requests_in_flight`` GETs at once. They
+    start once the first list page has answered: by then the client holds the vault's authentication
+    challenge, while requests sent before it would each be refused with a 401 first."""
     result = VaultRead(vault=vault)
     pending: list[tuple[Certificate, Future[Certificate]]] = []
+    version_reads: dict[str, Future[VersionsRead]] = {}
     with ThreadPoolExecutor(max_workers=requests_in_flight, thread_name_prefix=f"kv-{vault.name[:20]}") as pool:
+
+        def start_version_reads() -> None:
+            if referenced and not version_reads:
+                for name, versions in referenced.items():
+                    version_reads[name.lower()] = pool.submit(read_versions_of, client, name, versions)
+
         try:
             for listed in list_certificates(client, vault):
+                start_version_reads()
                 if listed.enabled is False or listed.error is not None:
                     # A disabled certificate is not applicable to either rule, and one whose list entry is
                     # malformed is not assessed: no need to read either one's policy.
@@ -163,11 +183,17 @@ def read_vault(client: CertificateClient, vault: Vault, *, requests_in_flight: i
         except Exception as exc:  # noqa: BLE001 - any failure of the listing is reported, never raised
             result.error = read_error(exc)
             log.warning("Could not list certificates of vault %s: %s", vault.name, result.error.describe())
+        start_version_reads()
         for listed, future in pending:
             try:
                 result.certificates.append(future.result())
             except Exception as exc:  # noqa: BLE001 - defensive: _read_policy already catches
                 result.certificates.append(dataclasses.replace(listed, error=read_error(exc)))
+        for name, read in version_reads.items():
+            try:
+                result.versions[name] = read.result()
+            except Exception as exc:  # noqa: BLE001 - defensive: read_versions_of already catches
+                result.versions[name] = VersionsRead(error=read_error(exc))
     return result
 
 
@@ -548,3 +574,80 @@ def _pending_text(value: Any) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return None
     return _clean(single_line(value))
+
+
+# --- versions of certificates that services reference (CertificateBinding) -----------------------------------
+
+
+@dataclass(slots=True)
+class VersionsRead:
+    """What the vault holds for one referenced certificate: its current version, each pinned version a
+    service asked about, and what is gone. ``certificate_missing`` is the service's 404 on the current
+    version (the certificate was deleted); ``missing_versions`` are pinned versions that 404. ``error``
+    is anything else that kept the certificate from being read (403, 5xx after retries, malformed)."""
+
+    current: CertificateVersion | None = None
+    pinned: dict[str, CertificateVersion] = field(default_factory=dict)
+    missing_versions: set[str] = field(default_factory=set)
+    certificate_missing: bool = False
+    error: ReadError | None = None
+
+
+def read_certificate_version(client: CertificateClient, name: str, version: str | None = None) -> CertificateVersion:
+    """``GET {vault}/certificates/{name}/`` (the current version) or ``.../{name}/{version}``, through the
+    client's pipeline like the other reads. Raises the SDK's ``HttpResponseError`` (404 included)."""
+    path = f"/certificates/{quote(name, safe='')}/" + (quote(version, safe="") if version else "")
+    data = _get_json(client, HttpRequest("GET", path, headers=_JSON))
+    return parse_certificate_version(data)
+
+
+def parse_certificate_version(data: Mapping[str, Any]) -> CertificateVersion:
+    """A certificate bundle or version list item: the version from its id, x5t, created, exp, enabled."""
+    certificate_id = data.get("id")
+    parts = urlsplit(certificate_id) if isinstance(certificate_id, str) else None
+    path = [segment for segment in parts.path.split("/") if segment] if parts else []
+    if len(path) != 3 or path[0].lower() != "certificates":
+        raise ValueError(f"{certificate_id!r} is not a versioned certificate id")
+    attributes = data.get("attributes") or {}
+    if not isinstance(attributes, Mapping):
+        raise TypeError("attributes is not an object")
+    enabled = attributes.get("enabled")
+    x5t = data.get("x5t")
+    return CertificateVersion(
+        version=path[2],
+        x5t=x5t if isinstance(x5t, str) and x5t else None,
+        created_on=_unix_time(attributes.get("created"), "created"),
+        expires_on=_unix_time(attributes.get("exp"), "exp"),
+        enabled=enabled if isinstance(enabled, bool) else None,
+    )
+
+
+def read_versions_of(client: CertificateClient, name: str, versions: set[str]) -> VersionsRead:
+    """One referenced certificate's current version and each pinned version that is not the current one."""
+    result = VersionsRead()
+    try:
+        result.current = read_certificate_version(client, name)
+    except HttpResponseError as exc:
+        if exc.status_code == 404:
+            result.certificate_missing = True
+        else:
+            result.error = read_error(exc)
+        return result
+    except (AzureError, ValueError, TypeError, OverflowError, OSError) as exc:
+        result.error = read_error(exc)
+        return result
+    for version in sorted(versions):
+        if version.lower() == result.current.version.lower():
+            continue
+        try:
+            result.pinned[version.lower()] = read_certificate_version(client, name, version)
+        except HttpResponseError as exc:
+            if exc.status_code == 404:
+                result.missing_versions.add(version.lower())
+            else:
+                result.error = read_error(exc)
+                return result
+        except (AzureError, ValueError, TypeError, OverflowError, OSError) as exc:
+            result.error = read_error(exc)
+            return result
+    return result

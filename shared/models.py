@@ -377,3 +377,54 @@ class ScanResult:
             scan=Scan.from_dict(document["scan"]),
             findings=[Finding.from_dict(f) for f in document.get("findings", [])],
         )
+
+
+# --- CertificateBinding (SPEC §2): services that serve a Key Vault certificate --------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """One Key Vault reference inside a service (an Application Gateway's sslCertificate, a Front Door
+    secret, an API Management hostname, an App Service certificate), as Resource Manager described it.
+
+    The reference is kept as found (``reference``) and read into the vault it names (``vault_uri`` for a
+    secret URI, ``vault_resource_id`` for a resource id), the certificate (a certificate's secret shares
+    its name and versions) and the version it is pinned to (``None`` when it follows the latest).
+    ``problem`` set means the reference is missing or malformed: nothing else about it can be trusted.
+    """
+
+    subscription_id: str
+    resource_id: str
+    resource_type: str
+    service_name: str
+    binding: str | None
+    reference: str | None = None
+    vault_uri: str | None = None
+    vault_resource_id: str | None = None
+    vault_name: str | None = None
+    certificate_name: str | None = None
+    version: str | None = None
+    # App Service only: the hex thumbprint it serves and whether it can read the vault.
+    thumbprint: str | None = None
+    secret_status: str | None = None
+    problem: str | None = None
+
+    @property
+    def follows_latest(self) -> bool:
+        return self.version is None
+
+    @property
+    def is_app_service(self) -> bool:
+        return self.resource_type.lower() == "microsoft.web/certificates"
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateVersion:
+    """One version of a certificate (``GET {vault}/certificates/{name}[/{version}]``): what a service
+    serves, or what the vault would serve next."""
+
+    version: str
+    x5t: str | None = None
+    created_on: datetime | None = None
+    expires_on: datetime | None = None
+    enabled: bool | None = None

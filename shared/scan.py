@@ -4,6 +4,10 @@ Vaults are read concurrently (``SCAN_VAULT_CONCURRENCY`` at a time, each with at
 ``SCAN_REQUESTS_PER_VAULT`` requests in flight), and each vault's certificates are turned into findings
 as soon as the vault is done, so memory grows with the findings, not with the SDK objects.
 
+The services that serve certificates (CertificateBinding) are listed per subscription while the vaults are
+discovered; each reference is matched to its vault, and the vault's reader also fetches the current and
+pinned versions of the certificates services reference, so those findings come out with the vault's.
+
 Failures are data, not exceptions: a subscription or vault that cannot be listed, or a certificate that
 cannot be read, becomes ``not_assessed`` findings and the scan ends ``partial``. The scan ends ``failed``
 only when nothing at all could be read (no subscription list, no token).
@@ -11,6 +15,7 @@ only when nothing at all could be read (no subscription list, no token).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -19,12 +24,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from shared import alerts, discovery, rules
+from shared import alerts, discovery, rules, services
 from shared.alerts import WebhookSender
 from shared.alerts.routing import RouteIndex, with_routes
 from shared.clients import AzureClients
-from shared.keyvault import VaultRead, read_error, read_pending_operations, read_vault, untrusted_vault_host
+from shared.keyvault import (
+    VaultRead,
+    VersionsRead,
+    read_error,
+    read_pending_operations,
+    read_vault,
+    untrusted_vault_host,
+)
 from shared.models import (
+    Binding,
+    Certificate,
     Finding,
     ReadError,
     Scan,
@@ -105,8 +119,13 @@ def scan_estate(
         return _finish(scan, collected, nothing_read=True)
     scan.subscriptions = list(subscription_ids)
 
-    vaults = _vaults(settings, clients, subscription_ids, collected)
-    vaults = _select(vaults, target.vault_names)
+    # The services that serve certificates are listed while the vaults are discovered (SPEC §2).
+    workers = max(1, min(settings.vault_concurrency, len(subscription_ids)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="services") as service_pool:
+        service_reads = [service_pool.submit(services.read_services, clients, s) for s in subscription_ids]
+        discovered = _vaults(settings, clients, subscription_ids, collected)
+        vaults = _select(discovered, target.vault_names)
+        bindings = _bindings([f.result() for f in service_reads], discovered, vaults, started, collected)
     for vault in vaults:
         collected.routes.add_vault(vault)
     progress = Progress(vaults_total=len(vaults))
@@ -114,10 +133,15 @@ def scan_estate(
         on_progress(progress)
 
     with ThreadPoolExecutor(max_workers=settings.vault_concurrency, thread_name_prefix="vault") as pool:
-        futures = [pool.submit(_read, clients, vault, settings.requests_per_vault, started) for vault in vaults]
+        futures = [
+            pool.submit(
+                _read, clients, vault, settings.requests_per_vault, started, bindings.get(vault.name.lower(), [])
+            )
+            for vault in vaults
+        ]
         for future in as_completed(futures):
             read = future.result()
-            _evaluate(read, started, options, collected)
+            _evaluate(read, started, options, collected, bindings=bindings.get(read.vault.name.lower(), []))
             progress.vaults_done += 1
             progress.certificates = collected.certificates
             if on_progress:
@@ -187,7 +211,43 @@ def _select(vaults: list[Vault], names: Iterable[str]) -> list[Vault]:
     return chosen
 
 
-def _read(clients: AzureClients, vault: Vault, requests_in_flight: int, now: datetime) -> VaultRead:
+def _bindings(
+    reads: Sequence[services.ServiceRead],
+    discovered: Sequence[Vault],
+    selected: Sequence[Vault],
+    now: datetime,
+    collected: _Collector,
+) -> dict[str, list[Binding]]:
+    """Every Key Vault reference, grouped by the scanned vault it names (key: vault name, lower-case).
+
+    A reference is matched to a vault by its URI's scheme, host and port against the vaults' vaultUri, or
+    by the vault's resource id (case-insensitive). A malformed reference, or one to a vault that is not
+    among the scanned vaults, is judged here; one to a discovered vault left out by ``--vault`` is skipped.
+    """
+    by_uri = {services.vault_uri_key(v.uri): v for v in discovered}
+    by_id = {(v.resource_id or "").rstrip("/").lower(): v for v in discovered if v.resource_id}
+    chosen = {v.name.lower() for v in selected}
+    grouped: dict[str, list[Binding]] = {}
+    for read in reads:
+        collected.findings.extend(
+            rules.unlistable_service_type(f.subscription_id, f.resource_type, f.error) for f in read.failures
+        )
+        for binding in read.bindings:
+            vault = None
+            if binding.vault_uri:
+                vault = by_uri.get(services.vault_uri_key(binding.vault_uri))
+            elif binding.vault_resource_id:
+                vault = by_id.get(binding.vault_resource_id.rstrip("/").lower())
+            if binding.problem is not None or vault is None:
+                collected.findings.append(rules.check_binding(binding, None, now=now))
+            elif vault.name.lower() in chosen:
+                grouped.setdefault(vault.name.lower(), []).append(binding)
+    return grouped
+
+
+def _read(
+    clients: AzureClients, vault: Vault, requests_in_flight: int, now: datetime, bindings: Sequence[Binding]
+) -> VaultRead:
     if clients.settings.keyvault_verify_challenge_resource:
         # Before any client exists: a vault URI off the Key Vault domains never sees a request or a token.
         refused = untrusted_vault_host(vault.uri)
@@ -198,8 +258,18 @@ def _read(clients: AzureClients, vault: Vault, requests_in_flight: int, now: dat
         client = clients.certificates(vault.uri)
     except Exception as exc:  # noqa: BLE001 - e.g. a malformed vault URI from Resource Manager
         return VaultRead(vault=vault, error=read_error(exc))
+    # Versions only for certificates some service references (SPEC §2): the current one and pinned ones.
+    referenced: dict[str, set[str]] = {}
+    names: dict[str, str] = {}
+    for binding in bindings:
+        if not binding.certificate_name:
+            continue  # cannot happen: a binding without a certificate name has a problem
+        name = names.setdefault(binding.certificate_name.lower(), binding.certificate_name)
+        versions = referenced.setdefault(name, set())
+        if binding.version:
+            versions.add(binding.version)
     with client:
-        read = read_vault(client, vault, requests_in_flight=requests_in_flight)
+        read = read_vault(client, vault, requests_in_flight=requests_in_flight, referenced=referenced)
         # Why a renewal looks stuck is in its pending operation: read it for those certificates only.
         read.certificates = read_pending_operations(
             client,
@@ -210,15 +280,47 @@ def _read(clients: AzureClients, vault: Vault, requests_in_flight: int, now: dat
         return read
 
 
-def _evaluate(read: VaultRead, now: datetime, options: rules.RuleOptions, collected: _Collector) -> None:
-    collected.findings.extend(rules.evaluate_all(read.certificates, now=now, options=options))
-    collected.routes.add_certificates(read.certificates)
+def _evaluate(
+    read: VaultRead,
+    now: datetime,
+    options: rules.RuleOptions,
+    collected: _Collector,
+    *,
+    bindings: Sequence[Binding] = (),
+) -> None:
+    versions = read.versions
+    certificates = read.certificates
+    if versions:
+        # The newest version of a referenced certificate is its current one: say when it is disabled.
+        certificates = [_with_newest_version(c, versions.get(c.name.lower())) for c in certificates]
+    collected.findings.extend(rules.evaluate_all(certificates, now=now, options=options))
+    collected.routes.add_certificates(certificates)
+    by_name = {c.name.lower(): c for c in certificates}
+    for binding in bindings:
+        name = (binding.certificate_name or "").lower()
+        found = versions.get(name)
+        target = rules.BindingTarget(
+            vault=read.vault,
+            certificate=by_name.get(name),
+            current=found.current if found else None,
+            pinned=found.pinned.get((binding.version or "").lower()) if found else None,
+            certificate_missing=found.certificate_missing if found else False,
+            version_missing=bool(found and binding.version and binding.version.lower() in found.missing_versions),
+            error=(found.error if found else None) or (read.error if found is None else None),
+        )
+        collected.findings.append(rules.check_binding(binding, target, now=now))
     collected.certificates += len(read.certificates)
     if read.error is not None:
         collected.vaults_failed += 1
         collected.findings.extend(rules.unreadable_vault(read.vault, read.error, listed=len(read.certificates)))
     else:
         collected.vaults_read += 1
+
+
+def _with_newest_version(certificate: Certificate, found: VersionsRead | None) -> Certificate:
+    if found is None or found.current is None or found.current.enabled is None:
+        return certificate
+    return dataclasses.replace(certificate, newest_version_disabled=not found.current.enabled)
 
 
 def _finish(scan: Scan, collected: _Collector, *, nothing_read: bool) -> ScanResult:

@@ -12,7 +12,16 @@ import textwrap
 from collections import Counter, defaultdict
 from datetime import datetime
 
-from shared.models import STATUS_LABEL, STATUS_ORDER, Finding, ScanResult, ScanStatus, Status, sort_by_severity
+from shared.models import (
+    RULE_BINDING,
+    STATUS_LABEL,
+    STATUS_ORDER,
+    Finding,
+    ScanResult,
+    ScanStatus,
+    Status,
+    sort_by_severity,
+)
 
 
 def render(result: ScanResult, *, width: int | None = None) -> str:
@@ -26,7 +35,7 @@ def render(result: ScanResult, *, width: int | None = None) -> str:
     )
     counts = Counter(f.status for f in result.findings)
     summary = ", ".join(f"{counts[s]} {STATUS_LABEL[s]}" for s in STATUS_ORDER if counts[s])
-    lines.append(f"Findings (two rules per certificate): {summary or 'none'}")
+    lines.append(f"Findings (two rules per certificate, one per service reference): {summary or 'none'}")
     for problem in scan.problems:
         lines.append(f"! {problem}")
     if scan.status == ScanStatus.FAILED:
@@ -57,7 +66,7 @@ def _problem(finding: Finding, width: int, now: datetime) -> list[str]:
     if finding.expires_on is not None:
         verb = "expired" if finding.expires_on <= now else "expires"
         expiry = f"{verb} {finding.expires_on:%Y-%m-%d}"
-    head = f"  {finding.severity.value.upper():<8} {STATUS_LABEL[finding.status]:<14} {finding.rule_id:<17}  {place}"
+    head = f"  {finding.severity.value.upper():<8} {STATUS_LABEL[finding.status]:<14} {finding.rule_id:<18}  {place}"
     if expiry:
         head = f"{head}  ({expiry})"
     indent = " " * 11
@@ -66,11 +75,26 @@ def _problem(finding: Finding, width: int, now: datetime) -> list[str]:
 
 
 def _place(finding: Finding) -> str:
+    if finding.rule_id == RULE_BINDING:
+        return _service_place(finding)
     if finding.vault_name is None:
         return f"subscription {finding.subscription_id}"
     if finding.certificate_name is None:
         return f"{finding.vault_name} (whole vault)"
     return f"{finding.vault_name} / {finding.certificate_name}"
+
+
+def _service_place(finding: Finding) -> str:
+    """'appgw-payments (pinned-tls) -> payments-prod-kv / payments-gateway': the service first, since a
+    binding finding is about what that service serves."""
+    service = (finding.resource_id or "").rstrip("/").rsplit("/", 1)[-1] or None
+    if service is None:
+        kind = finding.resource_type or "services"
+        return f"{kind} in subscription {finding.subscription_id}"
+    if finding.binding and finding.binding != service:
+        service = f"{service} ({finding.binding})"
+    target = " / ".join(part for part in (finding.vault_name, finding.certificate_name) if part)
+    return f"{service} -> {target}" if target else service
 
 
 def _per_vault(findings: list[Finding]) -> list[str]:
@@ -79,7 +103,8 @@ def _per_vault(findings: list[Finding]) -> list[str]:
     for finding in findings:
         vault = finding.vault_name or f"(subscription {finding.subscription_id})"
         by_vault[vault][finding.status] += 1
-        if finding.certificate_name is not None:
+        if finding.certificate_name is not None and finding.rule_id != RULE_BINDING:
+            # A binding may name a certificate the vault no longer has: count only what was listed.
             certificates[vault].add(finding.certificate_name)
     if not by_vault:
         return []

@@ -368,7 +368,8 @@ def test_the_table_report_reads_as_a_report(fake_azure) -> None:
 def test_the_demo_estate_gets_the_verdicts_its_author_wrote_down(fake_azure_demo, demo_estate) -> None:
     code, document = scan_json()
     assert code == 1
-    got = {(f["vault_name"], f["certificate_name"], f["rule_id"]): f["status"] for f in document["findings"]}
+    findings = [f for f in document["findings"] if f["rule_id"] != "CertificateBinding"]
+    got = {(f["vault_name"], f["certificate_name"], f["rule_id"]): f["status"] for f in findings}
     expected = {}
     for sub in demo_estate["subscriptions"]:
         for vault_spec in sub["vaults"]:
@@ -383,6 +384,21 @@ def test_the_demo_estate_gets_the_verdicts_its_author_wrote_down(fake_azure_demo
                     {(vault_spec["name"], spec["name"], rule): status for rule, status in spec["expect"].items()}
                 )
     assert got == expected
+
+    # CertificateBinding: one finding per service reference, as written down beside each reference.
+    served = {
+        f["binding"]: (f["status"], f["severity"]) for f in document["findings"] if f["rule_id"] == "CertificateBinding"
+    }
+    written: dict[str, tuple[str, str]] = {}
+    for sub in demo_estate["subscriptions"]:
+        for service in sub.get("services", []):
+            references = (
+                service.get("sslCertificates") or service.get("secrets") or service.get("hostnames") or [service]
+            )
+            for reference in references:
+                name = reference.get("host") or reference["name"]
+                written[name] = (reference["expect"]["status"], reference["expect"]["severity"])
+    assert served == written
 
 
 # --- verdicts on odd policies, hostile text and settings from the command line (issue 11) --------------------

@@ -33,6 +33,7 @@ from .server import FakeAzure
 
 _SYNTHETIC_KEYS = {
     "vaults": ("vaults", int),
+    "services": ("services", int),
     "certs": ("certs_per_vault", int),
     "certs_per_vault": ("certs_per_vault", int),
     "latency_ms": ("latency_ms", float),

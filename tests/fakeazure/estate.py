@@ -52,6 +52,8 @@ FAULT_FIELDS = frozenset(
 )
 ESTATE_FAULT_OPS = ("subscriptions", "token")
 SUBSCRIPTION_FAULT_OPS = ("vaults", "get")
+# Resource Manager lists of the services that serve certificates (tests/fakeazure/services.py).
+SERVICE_FAULT_OPS = ("applicationGateways", "cdnProfiles", "cdnSecrets", "apiManagement", "webCertificates")
 VAULT_FAULT_OPS = ("any", "list", "list_page", "policy", "get", "patch", "update", "versions", "pending")
 CERTIFICATE_FAULT_OPS = ("any", "policy", "get", "patch", "update", "versions", "pending")
 
@@ -348,8 +350,13 @@ def synthetic_estate(
     forbidden_vaults: int = 0,
     page_size: int = DEFAULT_PAGE_SIZE,
     vault_page_size: int = DEFAULT_VAULT_PAGE_SIZE,
+    services: int = 0,
 ) -> Json:
     """A large, deterministic estate with a realistic mix of certificates.
+
+    ``services`` references (CertificateBinding) to as many distinct certificates, spread evenly over the
+    estate: 60 % as Application Gateway SSL certificates (three per gateway; two of three versionless,
+    one pinned to the current version), 40 % as App Service certificates serving the current thumbprint.
 
     Issuers: ~55% Self, ~20% DigiCert, ~5% GlobalSign, ~20% Unknown (imported). Lifetime actions:
     ~50% AutoRenew (by percentage or days), ~10% AutoRenew after EmailContacts, ~25% EmailContacts
@@ -443,6 +450,7 @@ def synthetic_estate(
         if index in forbidden:
             vault_spec["fault"] = {"any": firewall_fault()}
         subs[index % subscription_count]["vaults"].append(vault_spec)
+    _synthetic_services(subs, services)
     result = estate(
         *subs,
         latency_ms=latency_ms,
@@ -453,6 +461,43 @@ def synthetic_estate(
     )
     result["thumbprints"] = "synthetic"
     return result
+
+
+def _synthetic_services(subs: list[Json], count: int) -> None:
+    """Add ``count`` service references to distinct certificates, in the subscription of their vault."""
+    if count <= 0:
+        return
+    pool = [(sub, v, c) for sub in subs for v in sub["vaults"] for c in v["certificates"]]
+    step = max(1, len(pool) // count)
+    chosen = pool[::step][:count]
+    gateways: dict[str, Json] = {}
+    for index, (sub, vault_spec, cert_spec) in enumerate(chosen):
+        services = sub.setdefault("services", [])
+        if index % 5 < 3:
+            number = index // 5
+            key = f"{sub['subscription_id']}/{number}"
+            if key not in gateways:
+                gateways[key] = {"type": "applicationGateway", "name": f"appgw-{number:04d}", "sslCertificates": []}
+                services.append(gateways[key])
+            reference: Json = {
+                "name": f"tls-{index:05d}",
+                "vault": vault_spec["name"],
+                "certificate": cert_spec["name"],
+            }
+            if index % 5 == 2:
+                reference["version"] = "current"
+            gateways[key]["sslCertificates"].append(reference)
+        else:
+            services.append(
+                {
+                    "type": "appServiceCertificate",
+                    "name": f"app-{index:05d}",
+                    "vault": vault_spec["name"],
+                    "certificate": cert_spec["name"],
+                    "thumbprint": "current",
+                    "status": "Succeeded",
+                }
+            )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -590,6 +635,8 @@ class Certificate:
     issued_by: str | None = None
     # The pending operation (``GET .../pending``), None when there is none (404 PendingCertificateNotFound).
     pending: Json | None = None
+    # Versions before the current one, oldest first (GET .../{name}/{version}, .../versions).
+    older_versions: list[CertificateVersion] = field(default_factory=list)
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any], vault_name: str, now: dt.datetime, synthetic: bool) -> Certificate:
@@ -640,7 +687,14 @@ class Certificate:
         )
         if synthetic:
             certificate.thumbprint = hashlib.sha256(f"{vault_name}/{name}/{version}".encode()).digest()[:20]
+        for older in spec.get("older_versions") or []:
+            certificate.older_versions.append(CertificateVersion.from_spec(older, vault_name, name, now))
+        certificate.older_versions.sort(key=lambda v: v.created_on)
         return certificate
+
+    def version_named(self, version: str) -> CertificateVersion | None:
+        """An older version by id (case-insensitive); ``None`` for the current one or an unknown id."""
+        return next((v for v in self.older_versions if v.version.lower() == version.lower()), None)
 
     @property
     def subject(self) -> str:
@@ -649,6 +703,35 @@ class Certificate:
             if isinstance(x509, Mapping) and isinstance(x509.get("subject"), str) and x509["subject"]:
                 return str(x509["subject"])
         return f"CN={self.name}"
+
+
+@dataclass(slots=True)
+class CertificateVersion:
+    """A version before the current one: what a service pinned to it serves.
+
+    Spec: ``{"version": id (derived when absent), "created_days_ago": 400, "expires_in_days": -35,
+    "validity_days": 365, "enabled": true}``; ``not_before`` is its creation."""
+
+    version: str
+    enabled: bool
+    not_before: dt.datetime
+    expires_on: dt.datetime
+    created_on: dt.datetime
+    thumbprint: bytes | None = None
+    der: bytes | None = None
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any], vault_name: str, name: str, now: dt.datetime) -> CertificateVersion:
+        created = (now - dt.timedelta(days=float(spec.get("created_days_ago", 400)))).replace(microsecond=0)
+        expires = (
+            now + dt.timedelta(days=float(spec["expires_in_days"]))
+            if spec.get("expires_in_days") is not None
+            else created + dt.timedelta(days=float(spec.get("validity_days", 365)))
+        ).replace(microsecond=0)
+        version = (
+            spec.get("version") or hashlib.sha256(f"{vault_name}/{name}/{created}".lower().encode()).hexdigest()[:32]
+        )
+        return cls(str(version), bool(spec.get("enabled", True)), created, expires, created)
 
 
 def _shorthand_policy(spec: Mapping[str, Any]) -> Json:
@@ -737,6 +820,9 @@ class Subscription:
     tenant_id: str
     faults: dict[str, Fault]
     vaults: list[Vault] = field(default_factory=list)
+    # Services that serve certificates, as specs rendered at request time (tests/fakeazure/services.py).
+    services: list[Json] = field(default_factory=list)
+    service_page_size: int | None = None
 
 
 @dataclass
@@ -780,7 +866,9 @@ class Estate:
                 display_name=sub_spec.get("display_name", sub_spec["subscription_id"]),
                 state=sub_spec.get("state", "Enabled"),
                 tenant_id=sub_spec.get("tenant_id", tenant_id),
-                faults=parse_faults(sub_spec.get("fault"), SUBSCRIPTION_FAULT_OPS, "vaults"),
+                faults=parse_faults(sub_spec.get("fault"), SUBSCRIPTION_FAULT_OPS + SERVICE_FAULT_OPS, "vaults"),
+                services=[dict(service) for service in sub_spec.get("services") or []],
+                service_page_size=sub_spec.get("service_page_size"),
             )
             result.subscriptions.append(sub)
             for vault_spec in sub_spec.get("vaults", []):

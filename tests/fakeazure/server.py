@@ -41,12 +41,15 @@ from typing import Any, Self
 
 import trustme
 
+from . import services
 from .estate import (
     CERTIFICATE_FAULT_OPS,
     ESTATE_FAULT_OPS,
+    SERVICE_FAULT_OPS,
     SUBSCRIPTION_FAULT_OPS,
     VAULT_FAULT_OPS,
     Certificate,
+    CertificateVersion,
     Estate,
     Fault,
     Json,
@@ -72,6 +75,8 @@ from .wire import (
     keyvault_skiptoken,
     keyvault_skiptoken_offset,
     mint_token,
+    older_version_bundle,
+    older_version_item,
     pending_not_found,
     pending_operation,
     policy_json,
@@ -482,6 +487,7 @@ class FakeAzure:
         now = dt.datetime.now(dt.UTC).replace(microsecond=0)
         with self.lock:
             certificate = self.certificate(vault, name)
+            previous_not_before, previous_expires_on = certificate.not_before, certificate.expires_on
             if enabled is not None:
                 certificate.enabled = enabled
             if tags is not None:
@@ -491,6 +497,19 @@ class FakeAzure:
             if expires_in_days is not None:
                 certificate.expires_on = now + dt.timedelta(days=expires_in_days)
             if not_before_days_ago is not None or expires_in_days is not None:
+                # A renewal: the version that was current becomes an older one (services may pin it).
+                certificate.older_versions.append(
+                    CertificateVersion(
+                        version=certificate.version,
+                        enabled=certificate.enabled,
+                        not_before=previous_not_before,
+                        expires_on=previous_expires_on,
+                        created_on=certificate.created_on,
+                        thumbprint=certificate.thumbprint,
+                        der=certificate.der,
+                    )
+                )
+                certificate.created_on = now
                 certificate.der = None
                 certificate.thumbprint = None
                 certificate.version = secrets.token_hex(16)
@@ -521,7 +540,7 @@ class FakeAzure:
             sub = self.estate.subscription(subscription_id)
             if sub is None:
                 raise KeyError(subscription_id)
-            self._set_fault(sub.faults, SUBSCRIPTION_FAULT_OPS, op, spec)
+            self._set_fault(sub.faults, SUBSCRIPTION_FAULT_OPS + SERVICE_FAULT_OPS, op, spec)
 
     def set_estate_fault(self, op: str, spec: Mapping[str, Any] | None) -> None:
         """``subscriptions`` (listing subscriptions) or ``token`` (the managed-identity endpoint)."""
@@ -752,12 +771,16 @@ class FakeAzure:
             and rest[2:5] == ["providers", "microsoft.keyvault", "vaults"]
         ):
             outcome.operation = "list_vaults" if len(rest) == 5 else "get_vault"
+        outcome.operation = services.arm_operation(rest) or outcome.operation
         if outcome.operation == "unknown":
             outcome.response = self._arm_not_found(request)
             return outcome
         if sub is None:
             message = f"The subscription '{parts[1]}' could not be found."
             outcome.response = Response.json(404, arm_error("SubscriptionNotFound", message), headers)
+            return outcome
+        if outcome.operation in services.OPERATIONS:
+            outcome.response = services.respond(self, sub, rest, request, outcome)
             return outcome
         fault = sub.faults.get("get" if outcome.operation == "get_subscription" else "vaults")
         if self._fire(fault, outcome):
@@ -928,7 +951,10 @@ class FakeAzure:
         assert name is not None
         certificate = vault.certificate(name)
         if certificate is None or (
-            operation == "get_certificate" and len(parts) == 3 and parts[2].lower() != certificate.version.lower()
+            operation == "get_certificate"
+            and len(parts) == 3
+            and parts[2].lower() != certificate.version.lower()
+            and certificate.version_named(parts[2]) is None
         ):
             message = (
                 f"A certificate with (name/id) {name} was not found in this key vault. If you recently deleted "
@@ -948,11 +974,14 @@ class FakeAzure:
                 outcome.response = failure(fault)
                 return outcome
 
-        if operation == "get_certificate":
+        if operation == "get_certificate" and len(parts) == 3 and certificate.version_named(parts[2]) is not None:
+            older = certificate.version_named(parts[2])
+            assert older is not None
+            outcome.response = Response.json(200, older_version_bundle(base, certificate, older), headers)
+        elif operation == "get_certificate":
             outcome.response = Response.json(200, certificate_bundle(base, certificate), headers)
         elif operation == "list_versions":
-            payload = {"value": [version_item(base, certificate)], "nextLink": None}
-            outcome.response = Response.json(200, payload, headers)
+            outcome.response = self._list_versions(vault, certificate, request, base, headers)
         elif operation == "get_policy":
             rendered = policy_json(base, certificate)
             if rendered is None:
@@ -967,6 +996,25 @@ class FakeAzure:
         else:
             outcome.response = self._update_certificate(base, certificate, request, headers)
         return outcome
+
+    def _list_versions(
+        self, vault: Vault, certificate: Certificate, request: Request, base: str, headers: list[tuple[str, str]]
+    ) -> Response:
+        """``GET /certificates/{name}/versions``: every version, oldest first, paged like the certificate list."""
+        offset = self._offset(request.query)
+        if offset is None:
+            return Response.json(400, keyvault_error("BadParameter", "The $skiptoken is not valid."), headers)
+        size = self._list_page_size(vault, request)
+        synthetic = self.estate.synthetic_thumbprints
+        items = [older_version_item(base, certificate, v, synthetic) for v in certificate.older_versions]
+        items.append(version_item(base, certificate))
+        payload: Json = {"value": items[offset : offset + size], "nextLink": None}
+        if offset + size < len(items):
+            api = request.query.get("api-version", "")
+            payload["nextLink"] = (
+                f"{base}certificates/{certificate.name}/versions?api-version={api}&$skiptoken={offset + size}"
+            )
+        return Response.json(200, payload, headers)
 
     def _list_page_size(self, vault: Vault, request: Request) -> int:
         """The vault's page size (or the estate's), lowered by the client's ``maxresults``."""

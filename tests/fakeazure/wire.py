@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from .estate import Certificate, Estate, Json, Subscription, Vault
+from .estate import Certificate, CertificateVersion, Estate, Json, Subscription, Vault
 
 KEYVAULT_RESOURCE = "https://vault.azure.net"
 PUBLIC_ARM_AUDIENCES = ("https://management.azure.com", "https://management.core.windows.net")
@@ -501,3 +501,85 @@ def decode_token(token: str) -> Json | None:
     if not isinstance(claims, dict) or not isinstance(claims.get("aud"), str):
         return None
     return claims
+
+
+# --------------------------------------------------------------------------------------------------
+# Key Vault: older versions of a certificate (CertificateBinding)
+# Shapes: azure-sdk-for-python, sdk/keyvault/azure-keyvault-certificates/tests/recordings/
+# test_certificates_client.pyTestCertificateClienttest_list_certificate_versions[7.3].json and
+# ...test_get_certificate_version[7.3].json: a version's bundle has a versioned id/kid/sid, its own x5t,
+# cer and attributes; a versions list item is {id (versioned), x5t, attributes}.
+# --------------------------------------------------------------------------------------------------
+
+
+def version_der(certificate: Certificate, version: CertificateVersion) -> bytes:
+    """A self-signed DER for an older version: same subject, that version's validity (cached)."""
+    if version.der is None:
+        key = _key()
+        name = _subject_name(certificate.subject)
+        serial = int.from_bytes(hashlib.sha256(version.version.encode()).digest()[:15], "big") | 1
+        built = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(serial)
+            .not_valid_before(version.not_before)
+            .not_valid_after(version.expires_on)
+            .sign(key, hashes.SHA256())
+        )
+        version.der = built.public_bytes(serialization.Encoding.DER)
+    return version.der
+
+
+def version_thumbprint(certificate: Certificate, version: CertificateVersion, synthetic: bool = False) -> bytes:
+    """SHA-1 of the older version's DER (its ``x5t``); synthetic estates skip building the DER."""
+    if version.thumbprint is None:
+        if synthetic:
+            version.thumbprint = hashlib.sha256(f"{certificate.name}/{version.version}".encode()).digest()[:20]
+        else:
+            version.thumbprint = hashlib.sha1(version_der(certificate, version), usedforsecurity=False).digest()
+    return version.thumbprint
+
+
+def _version_attributes(certificate: Certificate, version: CertificateVersion) -> Json:
+    return {
+        "enabled": version.enabled,
+        "nbf": unix(version.not_before),
+        "exp": unix(version.expires_on),
+        "created": unix(version.created_on),
+        "updated": unix(version.created_on),
+        "recoveryLevel": certificate.recovery_level,
+        "recoverableDays": certificate.recoverable_days,
+    }
+
+
+def older_version_item(base_url: str, certificate: Certificate, version: CertificateVersion, synthetic: bool) -> Json:
+    item: Json = {
+        "id": f"{base_url}certificates/{certificate.name}/{version.version}",
+        "x5t": b64url(version_thumbprint(certificate, version, synthetic)),
+        "attributes": _version_attributes(certificate, version),
+    }
+    if certificate.tags:
+        item["tags"] = dict(certificate.tags)
+    return item
+
+
+def older_version_bundle(base_url: str, certificate: Certificate, version: CertificateVersion) -> Json:
+    """``GET /certificates/{name}/{version}`` of an older version (policy is the certificate's, as Key Vault
+    returns the current policy with every version)."""
+    bundle: Json = {
+        "id": f"{base_url}certificates/{certificate.name}/{version.version}",
+        "kid": f"{base_url}keys/{certificate.name}/{version.version}",
+        "sid": f"{base_url}secrets/{certificate.name}/{version.version}",
+        "x5t": b64url(version_thumbprint(certificate, version)),
+        "cer": base64.b64encode(version_der(certificate, version)).decode(),
+        "contentType": certificate.content_type,
+        "attributes": _version_attributes(certificate, version),
+    }
+    rendered_policy = policy_json(base_url, certificate)
+    if rendered_policy is not None:
+        bundle["policy"] = rendered_policy
+    if certificate.tags:
+        bundle["tags"] = dict(certificate.tags)
+    return bundle
