@@ -697,14 +697,19 @@ def _service_rows(finding: Finding, portal: str | None) -> str:
     status = finding.status
     # bound_version is null when the reference follows the latest version (SPEC §2); unknown when unread.
     follows_latest = finding.bound_version is None and bool(finding.resource_id) and status != Status.NOT_ASSESSED
+    # Following the latest version by name does not mean serving it: an App Service certificate whose sync
+    # broke, or that serves an old thumbprint, follows by name yet serves something stale (the reason says what).
+    serves = (
+        '<span class="latest">latest version</span>'
+        if status == Status.COMPLIANT
+        else '<span class="stale">follows by name, not serving the latest</span>'
+    )
     content = {
         "c-sev": f'<span class="badge sev-{_e(finding.severity.value)}">{_e(finding.severity.value)}</span>',
         "c-status": f'<span class="status st-{status.value}">{STATUS_LABEL[status]}</span>',
         "c-service": _service_cell(finding, portal),
         "c-cert": _bound_certificate_cell(finding),
-        "c-serves": '<span class="latest">latest version</span>'
-        if follows_latest
-        else _version(finding.bound_version, finding),
+        "c-serves": serves if follows_latest else _version(finding.bound_version, finding),
         "c-current": _version(finding.current_version, finding)
         + (
             '<span class="sub">the same version</span>'
@@ -1062,6 +1067,8 @@ th.c-serves, th.c-current { width: 10rem; }
 .version { overflow-wrap: anywhere; }
 .latest { font-weight: 600; color: var(--good); }
 .latest::before { content: "↻ "; }
+.stale { font-weight: 600; color: var(--bad); }
+.stale::before { content: "⚠ "; }
 
 details.about { margin-top: 28px; color: var(--muted); }
 details.about summary { cursor: pointer; font-weight: 600; }

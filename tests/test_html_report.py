@@ -654,6 +654,8 @@ def test_services_list_which_service_serves_which_version_stale_ones_first() -> 
     pinned_to_current = rows[4]
     assert row_value(pinned_to_current, "c-current") == f"{VERSION_CURRENT[:8]}… the same version"
     assert row_value(rows[5], "c-serves") == "latest version"
+    # An App Service certificate follows by name, but one whose sync broke is not serving the latest.
+    assert row_value(rows[2], "c-serves") == "follows by name, not serving the latest"
     assert row_value(rows[3], "c-service").startswith("API Management: could not be listed")
 
 
