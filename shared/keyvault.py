@@ -619,7 +619,19 @@ def parse_certificate_version(data: Mapping[str, Any]) -> CertificateVersion:
         created_on=_unix_time(attributes.get("created"), "created"),
         expires_on=_unix_time(attributes.get("exp"), "exp"),
         enabled=enabled if isinstance(enabled, bool) else None,
+        issued_by_ca=_issued_by_ca(data.get("cer")),
     )
+
+
+def _issued_by_ca(cer: Any) -> str | None:
+    """The bundle came with its ``cer`` anyway: who issued it costs a parse, not a request. A version list
+    item has no ``cer``, and an unreadable one says nothing (remediation reads it again and refuses)."""
+    if cer is None:
+        return None
+    try:
+        return ca_that_issued(cer)
+    except ValueError:
+        return None
 
 
 def read_versions_of(client: CertificateClient, name: str, versions: set[str]) -> VersionsRead:

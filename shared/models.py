@@ -209,6 +209,9 @@ class Certificate:
     # Read only when renewal looks stuck (SPEC §2, CertificateExpiry).
     pending: PendingOperation | None = None
     newest_version_disabled: bool | None = None
+    # Known only when the current version was read anyway (a service references it): the CA that issued
+    # it, when that is not the certificate itself. Under a Self policy, AutoRenew would self-sign the next one.
+    issued_by_ca: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -428,3 +431,5 @@ class CertificateVersion:
     created_on: datetime | None = None
     expires_on: datetime | None = None
     enabled: bool | None = None
+    # The CA named as its X.509 issuer when that is not its own subject (None: self-issued, or no cer).
+    issued_by_ca: str | None = None

@@ -132,7 +132,8 @@ def check_auto_renewal(certificate: Certificate, options: RuleOptions) -> Findin
             RULE_AUTORENEW,
             Status.COMPLIANT,
             Severity.HIGH,
-            f"Key Vault renews it automatically {auto_renew.describe_trigger()} (AutoRenew, issuer {issuer}).",
+            f"Key Vault renews it automatically {auto_renew.describe_trigger()} (AutoRenew, issuer {issuer})."
+            + _self_over_ca_warning(certificate, renewing=True),
             action=auto_renew,
         )
 
@@ -141,8 +142,39 @@ def check_auto_renewal(certificate: Certificate, options: RuleOptions) -> Findin
         RULE_AUTORENEW,
         Status.NON_COMPLIANT,
         Severity.HIGH,
-        _missing_auto_renew_reason(certificate.lifetime_actions),
+        _missing_auto_renew_reason(certificate.lifetime_actions, fix=_self_over_ca_fix(certificate)),
     )
+
+
+def _self_over_ca_warning(certificate: Certificate, *, renewing: bool) -> str:
+    """A ``Self`` policy over a certificate a CA issued: Key Vault renews by the policy, so the next version
+    would be self-signed (SPEC §4, remediation's guard). Known only when the current version was read for a
+    service (its ``cer`` came with it); otherwise nothing is claimed."""
+    ca = _ca_under_self(certificate)
+    if ca is None or not renewing:
+        return ""
+    return (
+        f" Careful: its current version was issued by {ca}, so the next renewal under this Self policy will "
+        f"replace it with a self-signed certificate; set the policy's issuer to {ca} before then."
+    )
+
+
+def _self_over_ca_fix(certificate: Certificate) -> str:
+    """The fix for a policy without AutoRenew: plain AutoRenew, unless a CA issued what a Self policy holds."""
+    ca = _ca_under_self(certificate)
+    if ca is None:
+        return "set the lifetime action to AutoRenew."
+    return (
+        f"its current version was issued by {ca}, and AutoRenew under this Self policy would issue a self-signed "
+        f"replacement: set the policy's issuer to {ca} first, then the lifetime action to AutoRenew "
+        "(remediation refuses until then)."
+    )
+
+
+def _ca_under_self(certificate: Certificate) -> str | None:
+    if certificate.issued_by_ca is None or comparable(certificate.issuer) != ISSUER_SELF:
+        return None
+    return certificate.issued_by_ca
 
 
 def is_unknown_issuer(issuer: str | None) -> bool:
@@ -187,10 +219,9 @@ def _has_trigger(action: LifetimeAction) -> bool:
     return action.days_before_expiry is not None or action.lifetime_percentage is not None
 
 
-def _missing_auto_renew_reason(actions: Sequence[LifetimeAction]) -> str:
+def _missing_auto_renew_reason(actions: Sequence[LifetimeAction], *, fix: str) -> str:
     """Only understood policies get here (unknown types and triggers are not assessed): no action at all,
     or EmailContacts only."""
-    fix = "set the lifetime action to AutoRenew."
     if not actions:
         return f"No lifetime action is configured, so nothing renews it and nobody is reminded; {fix}"
     triggers = ", ".join(a.describe_trigger() for a in actions)

@@ -318,9 +318,16 @@ def _evaluate(
 
 
 def _with_newest_version(certificate: Certificate, found: VersionsRead | None) -> Certificate:
-    if found is None or found.current is None or found.current.enabled is None:
+    """What the current version read for a service tells the certificate rules: whether it is disabled,
+    and which CA issued it (SPEC §4: a Self policy over a CA-issued certificate)."""
+    if found is None or found.current is None:
         return certificate
-    return dataclasses.replace(certificate, newest_version_disabled=not found.current.enabled)
+    current = found.current
+    return dataclasses.replace(
+        certificate,
+        newest_version_disabled=None if current.enabled is None else not current.enabled,
+        issued_by_ca=current.issued_by_ca,
+    )
 
 
 def _finish(scan: Scan, collected: _Collector, *, nothing_read: bool) -> ScanResult:

@@ -33,6 +33,7 @@ from tests.fakeazure.services import (
 )
 
 AUTO_80 = [("AutoRenew", {"lifetime_percentage": 80})]
+EMAIL_3D = [("EmailContacts", {"days_before_expiry": 3})]
 KV = "payments-prod-kv"
 
 
@@ -413,3 +414,32 @@ def test_a_binding_finding_shows_the_expiry_of_what_the_service_serves(table_sca
     latest = azure.certificate(KV, "gw-latest")
     assert found["latest"]["expires_on"].startswith(f"{latest.expires_on:%Y-%m-%d}")
     assert found["app-broken"]["expires_on"] is None, "an old thumbprint's expiry is not the current version's"
+
+
+def test_a_referenced_ca_issued_certificate_under_a_self_policy_is_warned_about_and_an_unreferenced_one_is_not(
+    fake_azure,
+) -> None:
+    # The current version's bundle (read for the service anyway) carries its cer, a real DigiCert-issued DER
+    # certificate in the fake; a certificate no service references is not read, so nothing is claimed for it.
+    sub = subscription(
+        "Only",
+        vault(
+            "web-kv",
+            cert("served", "Self", EMAIL_3D, issued_by="DigiCert Global G2 TLS RSA SHA256 2020 CA1"),
+            cert("unserved", "Self", EMAIL_3D, issued_by="DigiCert Global G2 TLS RSA SHA256 2020 CA1"),
+            cert("self-signed", "Self", EMAIL_3D),
+        ),
+    )
+    sub["services"] = [
+        app_service_certificate("app-served", "web-kv", "served"),
+        app_service_certificate("app-self-signed", "web-kv", "self-signed"),
+    ]
+    fake_azure(estate(sub))
+
+    _, document, _ = run_scan("--format", "json")
+    reasons = {f["certificate_name"]: f["reason"] for f in document["findings"] if f["rule_id"] == "KeyVault-006"}
+
+    assert "issued by DigiCert Global G2 TLS RSA SHA256 2020 CA1" in reasons["served"]
+    assert "would issue a self-signed replacement" in reasons["served"]
+    assert "issued by" not in reasons["unserved"]
+    assert "issued by" not in reasons["self-signed"]

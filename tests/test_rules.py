@@ -373,3 +373,34 @@ def test_an_unknown_action_type_still_gets_its_expiry_verdict() -> None:
     renew = cert(lifetime_actions=(LifetimeAction("Renew", days_before_expiry=5),), expires_on=NOW + timedelta(days=2))
     finding = check_expiry(renew, now=NOW, options=OPTIONS)
     assert (finding.status, finding.severity) == (Status.NON_COMPLIANT, Severity.HIGH)
+
+
+# --- a Self policy over a certificate a CA issued (SPEC §4; known when the current version was read) --------
+
+
+def test_a_self_policy_over_a_ca_issued_certificate_is_not_told_to_simply_turn_on_autorenew() -> None:
+    finding = check_auto_renewal(cert(lifetime_actions=(EMAIL_3D,), issued_by_ca="DigiCert G2 CA1"), OPTIONS)
+
+    assert finding.status is Status.NON_COMPLIANT
+    assert "issued by DigiCert G2 CA1" in finding.reason
+    assert "would issue a self-signed replacement" in finding.reason
+    assert "set the policy's issuer to DigiCert G2 CA1 first" in finding.reason
+    assert not finding.reason.endswith("set the lifetime action to AutoRenew.")
+
+
+def test_autorenew_on_a_self_policy_over_a_ca_issued_certificate_warns_of_a_self_signed_renewal() -> None:
+    finding = check_auto_renewal(cert(issued_by_ca="DigiCert G2 CA1"), OPTIONS)
+
+    assert finding.status is Status.COMPLIANT  # SPEC §2's row; the reason carries the warning
+    assert "next renewal under this Self policy will replace it with a self-signed certificate" in finding.reason
+
+
+@pytest.mark.parametrize(
+    ("issuer", "issued_by_ca"),
+    [("Self", None), ("DigiCert", "DigiCert G2 CA1"), ("Unknown", "DigiCert G2 CA1")],
+)
+def test_no_self_signed_warning_where_it_does_not_apply(issuer: str, issued_by_ca: str | None) -> None:
+    finding = check_auto_renewal(cert(issuer=issuer, lifetime_actions=(EMAIL_3D,), issued_by_ca=issued_by_ca), OPTIONS)
+
+    assert "issued by" not in finding.reason
+    assert "self-signed replacement" not in finding.reason
