@@ -14,6 +14,7 @@ from datetime import datetime
 
 from shared.models import (
     RULE_BINDING,
+    RULE_IDS,
     STATUS_LABEL,
     STATUS_ORDER,
     Finding,
@@ -42,12 +43,12 @@ def render(result: ScanResult, *, width: int | None = None) -> str:
         lines.append("! The scan failed: nothing could be read. See the problems above.")
     lines.append("")
 
-    problems = [f for f in sort_by_severity(result.findings) if f.status.is_problem]
+    problems = _merged([f for f in sort_by_severity(result.findings) if f.status.is_problem])
     if problems:
         lines.append(f"Problems, most severe first ({len(problems)})")
         lines.append("")
-        for finding in problems:
-            lines.extend(_problem(finding, width, scan.started_at))
+        for finding, rule_ids in problems:
+            lines.extend(_problem(finding, rule_ids, width, scan.started_at))
     elif result.findings:
         lines.append("No problems: every certificate renews itself and none is close to expiry.")
         lines.append("")
@@ -60,13 +61,30 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def _problem(finding: Finding, width: int, now: datetime) -> list[str]:
+def _merged(problems: list[Finding]) -> list[tuple[Finding, str]]:
+    """One entry for what is one problem to a person: a vault that could not be listed fails every rule
+    with the same words, and printing it once per rule reads like two problems."""
+    merged: dict[tuple[str, str, str, str], tuple[Finding, list[str]]] = {}
+    for finding in problems:
+        key = (_place(finding), finding.status.value, finding.severity.value, finding.reason)
+        if key in merged:
+            merged[key][1].append(finding.rule_id)
+        else:
+            merged[key] = (finding, [finding.rule_id])
+    order = {rule_id: index for index, rule_id in enumerate(RULE_IDS)}
+    return [
+        (finding, ", ".join(sorted(rule_ids, key=lambda r: order.get(r, len(order)))))
+        for finding, rule_ids in merged.values()
+    ]
+
+
+def _problem(finding: Finding, rule_ids: str, width: int, now: datetime) -> list[str]:
     place = _place(finding)
     expiry = ""
     if finding.expires_on is not None:
         verb = "expired" if finding.expires_on <= now else "expires"
         expiry = f"{verb} {finding.expires_on:%Y-%m-%d}"
-    head = f"  {finding.severity.value.upper():<8} {STATUS_LABEL[finding.status]:<14} {finding.rule_id:<18}  {place}"
+    head = f"  {finding.severity.value.upper():<8} {STATUS_LABEL[finding.status]:<14} {rule_ids:<18}  {place}"
     if expiry:
         head = f"{head}  ({expiry})"
     indent = " " * 11

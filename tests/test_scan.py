@@ -602,3 +602,14 @@ def test_without_a_credential_the_scan_says_to_sign_in_instead_of_no_error_messa
     assert "sign in with `az login`" in out
     assert "no error message" not in out
     assert "Attempted credentials" not in err  # the SDK's fifteen-line report stays behind -v
+
+
+def test_a_vault_that_cannot_be_listed_is_one_entry_in_the_table_naming_both_rules(fake_azure) -> None:
+    fake_azure(estate(subscription("Walled", vault("walled-kv", cert("a"), fault={"list": firewall_fault()}))))
+
+    code, out, err = run_cli("scan", "--no-store")
+
+    assert code == 3, err
+    assert out.count("walled-kv (whole vault)") == 1
+    assert "KeyVault-006, CertificateExpiry  walled-kv (whole vault)" in out
+    assert "Problems, most severe first (1)" in out
