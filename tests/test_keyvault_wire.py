@@ -8,9 +8,6 @@ service (tests/fakeazure: 429 ``Throttled`` without Retry-After, 403 with inner 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -24,9 +21,8 @@ from shared.scan import scan_estate
 from shared.settings import Settings
 from tests.contract.replay import RecordedToken, Replay, recording, session_for
 from tests.fakeazure import FakeAzure, cert, estate, subscription, throttle_fault, throttle_window, vault
-from tests.test_scan import run_cli, scan_json
+from tests.test_scan import run_cli, run_cli_process, scan_json
 
-ROOT = Path(__file__).resolve().parent.parent
 AUTO_80 = [("AutoRenew", {"lifetime_percentage": 80})]
 CHALLENGE = recording("list_certificates_7.3.json")["Entries"][0]
 THROTTLED = recording("throttled_429.json")["Entries"][0]
@@ -222,15 +218,7 @@ def test_a_next_link_to_another_host_is_refused_and_never_followed(fake_azure) -
 def test_with_host_checks_off_one_warning_says_vault_hosts_are_not_checked(fake_azure) -> None:
     fake_azure(estate(subscription("Local", vault("local-a-kv", cert("a")), vault("local-b-kv", cert("b")))))
 
-    process = subprocess.run(
-        [sys.executable, "-m", "shared", "scan", "--format", "json", "--no-store", "-v"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=os.environ.copy(),
-        check=False,
-    )
+    process = run_cli_process("scan", "--format", "json", "--no-store", "-v")
 
     assert process.returncode == 0, process.stderr
     assert process.stderr.count("vault hosts are not checked") == 1

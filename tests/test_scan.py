@@ -32,6 +32,20 @@ def run_cli(*argv: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+def run_cli_process(*argv: str, text: bool = True) -> subprocess.CompletedProcess[Any]:
+    """``python -m shared ARGV`` in a real child process (its own stdout encoding, its own logging), with the
+    test's environment (the fake Azure's endpoints and CA)."""
+    return subprocess.run(
+        [sys.executable, "-m", "shared", *argv],
+        cwd=ROOT,
+        capture_output=True,
+        text=text,
+        timeout=120,
+        env=os.environ.copy(),
+        check=False,
+    )
+
+
 def scan_json(*argv: str) -> tuple[int, dict[str, Any]]:
     code, out, err = run_cli("scan", "--format", "json", "--no-store", *argv)
     assert out.strip(), err
@@ -333,15 +347,7 @@ def test_exit_0_when_everything_renews_itself_and_3_when_something_was_not_read(
 
 def test_json_goes_to_stdout_alone_and_logs_to_stderr_in_a_real_process(fake_azure) -> None:
     fake_azure(decision_table_estate())
-    process = subprocess.run(
-        [sys.executable, "-m", "shared", "scan", "--format", "json", "--no-store", "-v"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=os.environ.copy(),
-        check=False,
-    )
+    process = run_cli_process("scan", "--format", "json", "--no-store", "-v")
     assert process.returncode == 1, process.stderr
     document = json.loads(process.stdout)  # nothing but the document
     assert set(document) == {"scan", "findings"}
@@ -499,14 +505,7 @@ def hostile_text_estate() -> dict[str, Any]:
 @pytest.mark.parametrize("output", ["json", "table"])
 def test_a_lone_surrogate_in_an_issuer_is_printed_in_a_real_process(fake_azure, output: str) -> None:
     fake_azure(hostile_text_estate())
-    process = subprocess.run(
-        [sys.executable, "-m", "shared", "scan", "--format", output, "--no-store", "-v"],
-        cwd=ROOT,
-        capture_output=True,
-        timeout=120,
-        env=os.environ.copy(),
-        check=False,
-    )
+    process = run_cli_process("scan", "--format", output, "--no-store", "-v", text=False)
     assert process.returncode == 1, process.stderr
     out = process.stdout.decode("utf-8")  # strict: the output is valid UTF-8
     assert "Denied\ufffd" in out, "the service's message, its surrogate replaced"
