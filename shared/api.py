@@ -87,8 +87,8 @@ def json_response(status: int, payload: Any, headers: Mapping[str, str] | None =
     return ApiResponse(status, json.dumps(payload, ensure_ascii=False), headers=headers or {})
 
 
-def error(status: int, code: str, message: str) -> ApiResponse:
-    return json_response(status, {"error": {"code": code, "message": message}})
+def error(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> ApiResponse:
+    return json_response(status, {"error": {"code": code, "message": message}}, headers)
 
 
 def check_names(query: Query, allowed: Iterable[str]) -> None:

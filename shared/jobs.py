@@ -103,18 +103,18 @@ def post_alerts(context: AppContext, query: api.Query) -> api.ApiResponse:
         left = store.claim_manual_post(latest.scan.id, now=claimed_at, window=REPOST_WINDOW)
         if left is not None:
             seconds = max(1, math.ceil(left.total_seconds()))
-            return api.json_response(
+            return api.error(
                 429,
-                {
-                    "error": {
-                        "code": "AlreadyPosted",
-                        "message": f"Scan {latest.scan.id} was posted less than {REPOST_WINDOW_MINUTES} minutes "
-                        f"ago; try again in {seconds} seconds, or wait for the next scan.",
-                    }
-                },
+                "AlreadyPosted",
+                f"Scan {latest.scan.id} was posted less than {REPOST_WINDOW_MINUTES} minutes ago; try again in "
+                f"{seconds} seconds, or wait for the next scan.",
                 headers={"Retry-After": str(seconds)},
             )
-        delivery = alerts.notify(settings, latest, store=store, full=True)
+        try:
+            delivery = alerts.notify(settings, latest, store=store, full=True)
+        except Exception:
+            _release(store, latest.scan.id, claimed_at)  # a bug must not block the next try for 10 minutes
+            raise
         if delivery is None or not delivery.delivered:
             _release(store, latest.scan.id, claimed_at)  # nothing reached the channel: posting again is fine
         if delivery is None:  # the webhook is set (checked above), so there was simply nothing to post

@@ -19,7 +19,7 @@ import pytest
 from azure.functions.timer import TimerRequest
 
 import function_app
-from shared import api
+from shared import api, jobs
 from shared.cli import main
 from shared.store import FindingsStore
 from tests.fakeazure import cert, estate, fault, firewall_fault, subscription, vault
@@ -403,6 +403,26 @@ def test_a_second_post_alerts_within_ten_minutes_is_429_with_retry_after(
     assert 0 < retry_after <= 600
     assert f"try again in {retry_after} seconds" in body(second)["error"]["message"]
     assert len(webhook_receiver.bodies) == posted_by_timer + 1, "the second request posted nothing"
+
+
+def test_a_post_alerts_that_fails_with_a_bug_does_not_block_the_next_try_for_ten_minutes(
+    app_env, webhook_receiver, monkeypatch
+) -> None:
+    monkeypatch.setenv("ALERT_WEBHOOK_URL", webhook_receiver.url)
+    function_app.context.reset()
+    run_timer()
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug in the digest")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(jobs.alerts, "notify", broken)
+        failed = http("post_alerts", "/api/alerts", method="POST")
+    retried = http("post_alerts", "/api/alerts", method="POST")
+
+    assert failed.status_code == 500
+    assert body(failed)["error"]["code"] == "InternalError"
+    assert retried.status_code == 200, body(retried)
 
 
 def test_a_webhook_failing_on_every_post_is_recorded_on_the_scan_once(app_env, webhook_receiver, monkeypatch) -> None:
