@@ -19,7 +19,7 @@ import pytest
 from azure.functions.timer import TimerRequest
 
 import function_app
-from shared import api, jobs
+from shared import alerts, api
 from shared.cli import main
 from shared.store import FindingsStore
 from tests.fakeazure import cert, estate, fault, firewall_fault, subscription, vault
@@ -416,7 +416,7 @@ def test_a_post_alerts_that_fails_with_a_bug_does_not_block_the_next_try_for_ten
         raise RuntimeError("a bug in the digest")
 
     with monkeypatch.context() as patched:
-        patched.setattr(jobs.alerts, "notify", broken)
+        patched.setattr(alerts, "notify", broken)  # jobs calls alerts.notify through the module
         failed = http("post_alerts", "/api/alerts", method="POST")
     retried = http("post_alerts", "/api/alerts", method="POST")
 
