@@ -637,29 +637,33 @@ def _issued_by_ca(cer: Any) -> str | None:
 def read_versions_of(client: CertificateClient, name: str, versions: set[str]) -> VersionsRead:
     """One referenced certificate's current version and each pinned version that is not the current one."""
     result = VersionsRead()
-    try:
-        result.current = read_certificate_version(client, name)
-    except HttpResponseError as exc:
-        if exc.status_code == 404:
-            result.certificate_missing = True
-        else:
-            result.error = read_error(exc)
-        return result
-    except (AzureError, ValueError, TypeError, OverflowError, OSError) as exc:
-        result.error = read_error(exc)
-        return result
-    for version in sorted(versions):
-        if version.lower() == result.current.version.lower():
-            continue
-        try:
-            result.pinned[version.lower()] = read_certificate_version(client, name, version)
-        except HttpResponseError as exc:
-            if exc.status_code == 404:
+    current = _version_or_gone(client, name)
+    if current is None:
+        result.certificate_missing = True
+    elif isinstance(current, ReadError):
+        result.error = current
+    else:
+        result.current = current
+        for version in sorted(v for v in versions if v.lower() != current.version.lower()):
+            pinned = _version_or_gone(client, name, version)
+            if pinned is None:
                 result.missing_versions.add(version.lower())
+            elif isinstance(pinned, ReadError):
+                result.error = pinned
+                break
             else:
-                result.error = read_error(exc)
-                return result
-        except (AzureError, ValueError, TypeError, OverflowError, OSError) as exc:
-            result.error = read_error(exc)
-            return result
+                result.pinned[version.lower()] = pinned
     return result
+
+
+def _version_or_gone(
+    client: CertificateClient, name: str, version: str | None = None
+) -> CertificateVersion | ReadError | None:
+    """The version; ``None`` when Key Vault answers 404 (the certificate or version is gone, which the rule
+    judges); the error for anything else."""
+    try:
+        return read_certificate_version(client, name, version)
+    except HttpResponseError as exc:
+        return None if exc.status_code == 404 else read_error(exc)
+    except (AzureError, ValueError, TypeError, OverflowError, OSError) as exc:
+        return read_error(exc)

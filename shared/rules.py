@@ -11,6 +11,7 @@ import binascii
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from shared.models import (
     CERTIFICATE_RULE_IDS,
@@ -460,27 +461,33 @@ def unreadable_subscription(subscription_id: str, error: ReadError) -> list[Find
 
 def _not_assessed_place(subscription_id: str, vault: Vault | None, reason: str, error: ReadError) -> list[Finding]:
     """One ``not_assessed`` finding per rule for a place with no certificate to name."""
-    return [
-        Finding(
-            rule_id=rule_id,
-            status=Status.NOT_ASSESSED,
-            severity=Severity.HIGH,
-            subscription_id=subscription_id,
-            vault_name=vault.name if vault else None,
-            vault_uri=vault.uri if vault else None,
-            certificate_name=None,
-            certificate_id=None,
-            issuer=None,
-            lifetime_action=None,
-            days_before_expiry=None,
-            lifetime_percentage=None,
-            expires_on=None,
-            reason=reason,
-            vault_id=vault.resource_id if vault else None,
-            error_code=error.code,
-        )
-        for rule_id in CERTIFICATE_RULE_IDS
-    ]
+    return [_unassessed(rule_id, subscription_id, vault, reason, error) for rule_id in CERTIFICATE_RULE_IDS]
+
+
+def _unassessed(
+    rule_id: str, subscription_id: str, vault: Vault | None, reason: str, error: ReadError, **extra: Any
+) -> Finding:
+    """A ``not_assessed`` finding about a place (a subscription, a vault, a service type) rather than a
+    certificate: nothing but the place, the reason and the service's error code is known."""
+    return Finding(
+        rule_id=rule_id,
+        status=Status.NOT_ASSESSED,
+        severity=Severity.HIGH,
+        subscription_id=subscription_id,
+        vault_name=vault.name if vault else None,
+        vault_uri=vault.uri if vault else None,
+        certificate_name=None,
+        certificate_id=None,
+        issuer=None,
+        lifetime_action=None,
+        days_before_expiry=None,
+        lifetime_percentage=None,
+        expires_on=None,
+        reason=reason,
+        vault_id=vault.resource_id if vault else None,
+        error_code=error.code,
+        **extra,
+    )
 
 
 def _unreadable_reason(error: ReadError) -> str:
@@ -701,27 +708,11 @@ def unlistable_service_type(subscription_id: str, resource_type: str, error: Rea
     hint = error_hint(error)
     if error.status_code == 403 or "authorizationfailed" in error.code.lower():
         hint = "Grant the scanning identity Reader on the subscription."
-    return Finding(
-        rule_id=RULE_BINDING,
-        status=Status.NOT_ASSESSED,
-        severity=Severity.HIGH,
-        subscription_id=subscription_id,
-        vault_name=None,
-        vault_uri=None,
-        certificate_name=None,
-        certificate_id=None,
-        issuer=None,
-        lifetime_action=None,
-        days_before_expiry=None,
-        lifetime_percentage=None,
-        expires_on=None,
-        reason=(
-            f"Could not list the subscription's {label} resources ({resource_type}: {error.describe()}), so the "
-            f"certificates they serve were not checked. {hint}"
-        ).strip(),
-        error_code=error.code,
-        resource_type=resource_type,
-    )
+    reason = (
+        f"Could not list the subscription's {label} resources ({resource_type}: {error.describe()}), so the "
+        f"certificates they serve were not checked. {hint}"
+    ).strip()
+    return _unassessed(RULE_BINDING, subscription_id, None, reason, error, resource_type=resource_type)
 
 
 def describe_service(binding: Binding) -> str:
