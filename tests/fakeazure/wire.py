@@ -79,7 +79,6 @@ def certificate_der(certificate: Certificate) -> bytes:
     if certificate.der is None:
         key = _key()
         name = _subject_name(certificate.subject)
-        serial = int.from_bytes(hashlib.sha256(certificate.version.encode()).digest()[:15], "big") | 1
         issuer, signer = name, key
         if certificate.issued_by:
             issuer = x509.Name(
@@ -90,18 +89,41 @@ def certificate_der(certificate: Certificate) -> bytes:
                 ]
             )
             signer = _ca_key(certificate.issued_by)
-        built = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(issuer)
-            .public_key(key.public_key())
-            .serial_number(serial)
-            .not_valid_before(certificate.not_before)
-            .not_valid_after(certificate.expires_on)
-            .sign(signer, hashes.SHA256())
+        certificate.der = _der(
+            name,
+            issuer,
+            key=key,
+            signer=signer,
+            version=certificate.version,
+            not_before=certificate.not_before,
+            not_after=certificate.expires_on,
         )
-        certificate.der = built.public_bytes(serialization.Encoding.DER)
     return certificate.der
+
+
+def _der(
+    subject: x509.Name,
+    issuer: x509.Name,
+    *,
+    key: ec.EllipticCurvePrivateKey,
+    signer: ec.EllipticCurvePrivateKey,
+    version: str,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+) -> bytes:
+    """One X.509 certificate as DER; the serial is derived from the version id, so it is stable."""
+    serial = int.from_bytes(hashlib.sha256(version.encode()).digest()[:15], "big") | 1
+    built = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(serial)
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .sign(signer, hashes.SHA256())
+    )
+    return built.public_bytes(serialization.Encoding.DER)
 
 
 def thumbprint(certificate: Certificate) -> bytes:
@@ -517,18 +539,15 @@ def version_der(certificate: Certificate, version: CertificateVersion) -> bytes:
     if version.der is None:
         key = _key()
         name = _subject_name(certificate.subject)
-        serial = int.from_bytes(hashlib.sha256(version.version.encode()).digest()[:15], "big") | 1
-        built = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(serial)
-            .not_valid_before(version.not_before)
-            .not_valid_after(version.expires_on)
-            .sign(key, hashes.SHA256())
+        version.der = _der(
+            name,
+            name,
+            key=key,
+            signer=key,
+            version=version.version,
+            not_before=version.not_before,
+            not_after=version.expires_on,
         )
-        version.der = built.public_bytes(serialization.Encoding.DER)
     return version.der
 
 
