@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from shared.models import Finding, Scan, ScanResult, ScanStatus, Status, sort_by_severity
+from shared.models import Finding, Scan, ScanResult, ScanStatus, Status, entry_key, sort_by_severity
 
 TREND_SCANS = 30
 FINISHED = (ScanStatus.COMPLETED, ScanStatus.PARTIAL)
@@ -127,12 +127,11 @@ def compare(current: ScanResult, previous: ScanResult) -> Changes:
     return Changes(previous=previous.scan, new=new, fixed=fixed, changed=changed, still_open=still)
 
 
-def by_certificate(changes: Iterable[Change]) -> list[tuple[tuple[str, str, str], list[Change]]]:
-    """Changes grouped by (subscription, vault, certificate) in first-seen order, so one certificate's
-    rules read together."""
-    groups: dict[tuple[str, str, str], list[Change]] = {}
+def by_certificate(changes: Iterable[Change]) -> list[tuple[str, list[Change]]]:
+    """Changes grouped as the digest groups problems (:func:`shared.models.entry_key`: certificate, else
+    vault, else subscription and service type), in first-seen order, so one certificate's rules read
+    together."""
+    groups: dict[str, list[Change]] = {}
     for change in changes:
-        f = change.finding
-        key = ((f.subscription_id or "").lower(), (f.vault_name or "").lower(), (f.certificate_name or "").lower())
-        groups.setdefault(key, []).append(change)
+        groups.setdefault(entry_key(change.finding), []).append(change)
     return list(groups.items())

@@ -283,6 +283,19 @@ class Finding:
 _FINDING_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Finding))
 
 
+def entry_key(finding: Finding) -> str:
+    """What a person reads as one thing: the certificate (vault names are unique across Azure, so a binding
+    in another subscription joins its certificate), else the vault, else the subscription (and the service
+    type, for a service type that could not be listed). The digest's entries and the report's changes are
+    grouped by it."""
+    vault = (finding.vault_name or "").lower()
+    if finding.certificate_name is not None:
+        return f"certificate|{vault}|{finding.certificate_name.lower()}"
+    if finding.vault_name is not None:
+        return f"vault|{vault}"
+    return f"subscription|{(finding.subscription_id or '').lower()}|{(finding.resource_type or '').lower()}"
+
+
 def sort_by_severity(findings: Iterable[Finding]) -> list[Finding]:
     """Most severe first, then problems before the rest, then by place, so lists read the same way."""
     return sorted(

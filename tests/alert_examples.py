@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.alerts import build_messages, render
-from shared.alerts.digest import Ongoing, entry_key, make_digest
+from shared.alerts.digest import Ongoing, make_digest
 from shared.models import (
     RULE_AUTORENEW,
     RULE_BINDING,
@@ -28,6 +28,7 @@ from shared.models import (
     Severity,
     Status,
     count_by_status,
+    entry_key,
 )
 from tests import sample_results
 

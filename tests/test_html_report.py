@@ -29,6 +29,7 @@ from shared.htmlreport import render_report
 from shared.models import (
     RULE_AUTORENEW,
     RULE_EXPIRY,
+    Finding,
     Scan,
     ScanResult,
     ScanStatus,
@@ -961,3 +962,51 @@ def test_200_character_names_and_direction_overrides_do_not_break_the_layout(vie
     assert len(probe["services"]) == 7
     assert all(r[0] >= 0 and r[1] <= width for r in probe["rows"] + probe["services"])
     assert LONG in dom.text
+
+
+def test_changes_name_each_unlistable_service_type_and_join_a_binding_to_its_certificate() -> None:
+    # Grouped as the digest groups problems: two service types that could not be listed in one subscription
+    # are two places, and a binding from another subscription joins the certificate it serves.
+    def unlisted(resource_type: str) -> Finding:
+        return binding_finding(
+            Status.NOT_ASSESSED,
+            Severity.HIGH,
+            resource_type=resource_type,
+            service=None,
+            binding=None,
+            vault=None,
+            certificate=None,
+            bound_version=None,
+            current_version=None,
+            reason=f"Could not list the subscription's {resource_type} resources.",
+        )
+
+    served_elsewhere = binding_finding(
+        Status.NON_COMPLIANT,
+        Severity.MEDIUM,
+        resource_type="Microsoft.ApiManagement/service",
+        service="apim-contoso",
+        binding="api.contoso.com",
+        vault="kv-webapp-prod",
+        certificate="api-contoso-com",
+        bound_version=VERSION_CURRENT,
+        current_version=VERSION_CURRENT,
+        reason="API Management apim-contoso is pinned to the current version.",
+        subscription_id="22222222-2222-2222-2222-222222222222",
+    )
+    current = sample_result()
+    current.findings = [
+        *current.findings,
+        unlisted("Microsoft.ApiManagement/service"),
+        unlisted("Microsoft.Web/certificates"),
+        served_elsewhere,
+    ]
+    page = Page(render(current, history=ReportHistory(previous=previous_scan())))
+
+    (new,) = section(page, "changes").find("div", "new")
+    places = [p.find("span", "name")[0].text for p in new.find("li") if p.find("ul")]
+
+    assert places.count("kv-webapp-prod / api-contoso-com") == 1, places
+    assert sum("services in subscription" in p for p in places) == 2, places
+    assert any(p.startswith("API Management") for p in places), places
+    assert any(p.startswith("App Service") for p in places), places

@@ -19,8 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from shared.alerts.digest import Mark, Ongoing, entry_key
-from shared.models import Finding, Severity
+from shared.alerts.digest import Mark, Ongoing
+from shared.models import Finding, Severity, entry_key
 from shared.store import PostedProblem
 
 # A daily timer does not fire at the same second every day: a reminder due "7 days" after a post made at

@@ -34,6 +34,7 @@ from shared.models import (
     Severity,
     Status,
     count_by_status,
+    entry_key,
     sort_by_severity,
 )
 from shared.text import single_line
@@ -235,18 +236,6 @@ def payload_bytes(payload: Mapping[str, Any]) -> bytes:
 
 
 # --- entries ---------------------------------------------------------------------------------------------
-
-
-def entry_key(finding: Finding) -> str:
-    """What groups findings into one entry: the certificate (vault names are unique across Azure, so a
-    binding in another subscription joins its certificate), else the vault, else the subscription (and
-    the service type, for a service type that could not be listed)."""
-    vault = (finding.vault_name or "").lower()
-    if finding.certificate_name is not None:
-        return f"certificate|{vault}|{finding.certificate_name.lower()}"
-    if finding.vault_name is not None:
-        return f"vault|{vault}"
-    return f"subscription|{(finding.subscription_id or '').lower()}|{(finding.resource_type or '').lower()}"
 
 
 def make_entries(
