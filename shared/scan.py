@@ -34,7 +34,6 @@ from shared.keyvault import (
     read_error,
     read_pending_operations,
     read_vault,
-    untrusted_vault_host,
 )
 from shared.models import (
     Binding,
@@ -248,16 +247,13 @@ def _bindings(
 def _read(
     clients: AzureClients, vault: Vault, requests_in_flight: int, now: datetime, bindings: Sequence[Binding]
 ) -> VaultRead:
-    if clients.settings.keyvault_verify_challenge_resource:
-        # Before any client exists: a vault URI off the Key Vault domains never sees a request or a token.
-        refused = untrusted_vault_host(vault.uri)
-        if refused is not None:
-            log.warning("Refused vault %s: %s", vault.name, refused.describe())
-            return VaultRead(vault=vault, error=refused)
     try:
+        # Refuses (UntrustedHostError) a vault URI off the Key Vault domains before any request or token.
         client = clients.certificates(vault.uri)
-    except Exception as exc:  # noqa: BLE001 - e.g. a malformed vault URI from Resource Manager
-        return VaultRead(vault=vault, error=read_error(exc))
+    except Exception as exc:  # noqa: BLE001 - e.g. a malformed or untrusted vault URI from Resource Manager
+        error = read_error(exc)
+        log.warning("Could not open vault %s: %s", vault.name, error.describe())
+        return VaultRead(vault=vault, error=error)
     # Versions only for certificates some service references (SPEC §2): the current one and pinned ones.
     referenced: dict[str, set[str]] = {}
     names: dict[str, str] = {}
