@@ -134,7 +134,7 @@ def check_auto_renewal(certificate: Certificate, options: RuleOptions) -> Findin
             Status.COMPLIANT,
             Severity.HIGH,
             f"Key Vault renews it automatically {auto_renew.describe_trigger()} (AutoRenew, issuer {issuer})."
-            + _self_over_ca_warning(certificate, renewing=True),
+            + _self_over_ca_warning(certificate),
             action=auto_renew,
         )
 
@@ -147,12 +147,12 @@ def check_auto_renewal(certificate: Certificate, options: RuleOptions) -> Findin
     )
 
 
-def _self_over_ca_warning(certificate: Certificate, *, renewing: bool) -> str:
-    """A ``Self`` policy over a certificate a CA issued: Key Vault renews by the policy, so the next version
-    would be self-signed (SPEC §4, remediation's guard). Known only when the current version was read for a
-    service (its ``cer`` came with it); otherwise nothing is claimed."""
+def _self_over_ca_warning(certificate: Certificate) -> str:
+    """For a policy that already renews: a ``Self`` policy over a certificate a CA issued means the next
+    version will be self-signed (SPEC §4, remediation's guard). Known only when the current version was read
+    for a service (its ``cer`` came with it); otherwise nothing is claimed."""
     ca = _ca_under_self(certificate)
-    if ca is None or not renewing:
+    if ca is None:
         return ""
     return (
         f" Careful: its current version was issued by {ca}, so the next renewal under this Self policy will "
