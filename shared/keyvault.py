@@ -111,10 +111,11 @@ def warn_vault_hosts_unchecked() -> None:
     )
 
 
-def _origin(url: str) -> tuple[str, str, int | None] | None:
-    """Scheme, host and port of ``url`` (an explicit :443 equals none), or ``None`` when it has no host."""
+def origin(url: str) -> tuple[str, str, int | None] | None:
+    """Scheme, host and port of ``url`` (an explicit :443 equals none), or ``None`` when it has no host:
+    what two URLs must share to reach the same vault (a ``nextLink``, a service's secret id)."""
     try:
-        parts = urlsplit(url)
+        parts = urlsplit(url.strip())
         scheme, host = parts.scheme.lower(), (parts.hostname or "").lower().rstrip(".")
         port = parts.port or {"https": 443, "http": 80}.get(scheme)
     except ValueError:
@@ -126,7 +127,7 @@ def _checked_next_link(vault: Vault, next_link: str) -> str:
     """The ``nextLink`` when it stays on the vault's own scheme, host and port; a link elsewhere would
     carry the vault's bearer token to whoever wrote it, so it is refused, never followed."""
     resolved = urljoin(vault.uri, next_link)
-    target, own = _origin(resolved), _origin(vault.uri)
+    target, own = origin(resolved), origin(vault.uri)
     if target is None or target != own:
         where = f"{target[0]}://{target[1]}:{target[2]}" if target else "an address without a host"
         message = f"the certificate list's next page points to {_clean(single_line(where))}, not to the vault"

@@ -31,6 +31,7 @@ from shared.clients import AzureClients
 from shared.keyvault import (
     VaultRead,
     VersionsRead,
+    origin,
     read_error,
     read_pending_operations,
     read_vault,
@@ -223,7 +224,7 @@ def _bindings(
     by the vault's resource id (case-insensitive). A malformed reference, or one to a vault that is not
     among the scanned vaults, is judged here; one to a discovered vault left out by ``--vault`` is skipped.
     """
-    by_uri = {services.vault_uri_key(v.uri): v for v in discovered}
+    by_uri = {origin(v.uri): v for v in discovered}
     by_id = {(v.resource_id or "").rstrip("/").lower(): v for v in discovered if v.resource_id}
     chosen = {v.name.lower() for v in selected}
     grouped: dict[str, list[Binding]] = {}
@@ -234,7 +235,7 @@ def _bindings(
         for binding in read.bindings:
             vault = None
             if binding.vault_uri:
-                vault = by_uri.get(services.vault_uri_key(binding.vault_uri))
+                vault = by_uri.get(origin(binding.vault_uri))
             elif binding.vault_resource_id:
                 vault = by_id.get(binding.vault_resource_id.rstrip("/").lower())
             if binding.problem is not None or vault is None:

@@ -329,19 +329,6 @@ def parse_secret_uri(value: Any) -> tuple[str, str, str | None] | None:
     return f"https://{netloc}/", segments[1], segments[2] if len(segments) == 3 else None
 
 
-def vault_uri_key(uri: str) -> tuple[str, str, int] | None:
-    """What two vault URIs must share to be the same vault: scheme, host and port (443 by default)."""
-    try:
-        parts = urlsplit(uri.strip())
-        port = parts.port
-    except ValueError:
-        return None
-    if not parts.scheme or not parts.hostname:
-        return None
-    scheme = parts.scheme.lower()
-    return scheme, parts.hostname.lower(), port or (443 if scheme == "https" else 80)
-
-
 def _broken(where: _Service, binding: str | None, problem: str, *, reference: str | None = None) -> Binding:
     return Binding(
         subscription_id=where.subscription_id,

@@ -18,9 +18,10 @@ import pytest
 
 from shared.api import get_findings
 from shared.cli import main
+from shared.keyvault import origin
 from shared.models import Binding, CertificateVersion, ScanResult, Vault
 from shared.rules import BindingTarget, check_binding, x5t_to_hex
-from shared.services import parse_secret_uri, vault_uri_key
+from shared.services import parse_secret_uri
 from tests.fakeazure import cert, estate, fault, firewall_fault, subscription, vault
 from tests.fakeazure.services import (
     api_management,
@@ -324,8 +325,8 @@ def test_secret_ids_are_read_as_key_vault_defines_them(uri: Any, expected: Any) 
 
 
 def test_a_vault_matches_by_scheme_host_and_port() -> None:
-    assert vault_uri_key("https://kv.vault.azure.net/") == vault_uri_key("https://KV.vault.azure.net:443")
-    assert vault_uri_key("https://kv.vault.azure.net/") != vault_uri_key("https://kv.vault.azure.net:8443/")
+    assert origin("https://kv.vault.azure.net/") == origin("https://KV.vault.azure.net:443")
+    assert origin("https://kv.vault.azure.net/") != origin("https://kv.vault.azure.net:8443/")
 
 
 def test_the_fake_key_vault_serves_every_version_to_the_real_sdk(fake_azure) -> None:
