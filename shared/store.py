@@ -117,7 +117,7 @@ _OS_ERROR = re.compile(r"\[Errno -?\d+\] ([^'\"\)\]]+)|Error\(-?\d+, '([^']+)'\)
 
 
 class _Unchanged(Exception):
-    """Raised by an _update_scan change function to leave the scan as it is."""
+    """Raised by an _update_scan change function to leave the scan as it is: nothing is written."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,8 +284,9 @@ class FindingsStore:
 
         def change(columns: dict[str, Any]) -> None:
             stored = _json_list(columns.get("problems"))
-            if problem not in stored:  # the same failure twice (e.g. two POST /api/alerts) is one line
-                columns["problems"] = self._problems_json([*stored, problem])
+            if problem in stored:  # the same failure twice (e.g. two POST /api/alerts) is one line
+                raise _Unchanged
+            columns["problems"] = self._problems_json([*stored, problem])
 
         self._update_scan(scan_id, change, f"record a problem on scan {scan_id}")
 
@@ -368,11 +369,8 @@ class FindingsStore:
                 raise _Unchanged
             columns[_MANUAL_POST] = _utc(now).isoformat()  # text: compared exactly by release_manual_post
 
-        try:
-            self._update_scan(scan_id, change, f"mark scan {scan_id} as posted")
-        except _Unchanged:
-            return left[0]
-        return None
+        self._update_scan(scan_id, change, f"mark scan {scan_id} as posted")
+        return left[0] if left else None
 
     def release_manual_post(self, scan_id: str, *, claimed_at: datetime) -> None:
         """Undo :meth:`claim_manual_post` after a post that delivered nothing (the webhook failed), so the
@@ -383,8 +381,7 @@ class FindingsStore:
                 raise _Unchanged
             columns[_MANUAL_POST] = None
 
-        with suppress(_Unchanged):
-            self._update_scan(scan_id, change, f"clear the posted mark of scan {scan_id}")
+        self._update_scan(scan_id, change, f"clear the posted mark of scan {scan_id}")
 
     # ------------------------------------------------------------------------------------------- reads
 
@@ -557,7 +554,8 @@ class FindingsStore:
             log.warning("Could not mark scan %s as failed in the store either: %s", scan.id, error)
 
     def _update_scan(self, scan_id: str, change: Callable[[dict[str, Any]], None], action: str) -> None:
-        """Read-modify-write of a scan's rows, guarded by the record's ETag (retried on a concurrent change)."""
+        """Read-modify-write of a scan's rows, guarded by the record's ETag (retried on a concurrent change).
+        ``change`` raises :class:`_Unchanged` when there is nothing to write."""
         for _attempt in range(8):
             with self._calling(action):
                 try:
@@ -566,7 +564,10 @@ class FindingsStore:
                     raise StoreError(f"Could not {action}: no stored scan has id {scan_id!r}") from None
             old = _plain(current)
             columns = {k: v for k, v in old.items() if k not in ("PartitionKey", "RowKey", "kind")}
-            change(columns)
+            try:
+                change(columns)
+            except _Unchanged:
+                return
             record = self._row(columns, "record")
             operations: list[Operation] = [
                 (
@@ -833,12 +834,17 @@ def _scan_key(scan_id: str) -> str:
     """A key-safe form of a scan id: itself when simple (as new_scan_id makes them), else a digest."""
     if _SIMPLE_ID.match(scan_id):
         return scan_id
-    return "~" + hashlib.sha256(scan_id.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+    return "~" + _digest(scan_id)
 
 
 def _posted_key(finding_key: str) -> str:
     """A row key for a finding key: names never go into keys (they may hold characters keys refuse)."""
-    return hashlib.sha256(finding_key.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+    return _digest(finding_key)
+
+
+def _digest(text: str) -> str:
+    """40 hex characters of SHA-256: key-safe, fixed width, and the same for the same text (surrogates too)."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 
 def _inverted(moment: datetime) -> str:
