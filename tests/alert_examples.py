@@ -227,7 +227,10 @@ def example_full_messages(kind: str) -> list[dict[str, Any]]:
     """The full digest (``POST /api/alerts``) of the example scan."""
     result = example_result()
     return build_messages(
-        kind, result, new_keys={f.key for f in result.problems}, report_url="https://func.example/api/report"
+        kind,
+        result,
+        marks=dict.fromkeys((f.key for f in result.problems), "new"),
+        report_url="https://func.example/api/report",
     )
 
 

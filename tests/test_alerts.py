@@ -436,17 +436,17 @@ def test_new_and_worse_entries_are_marked_in_every_format() -> None:
     current = result_of([finding("kv-1", "old-problem"), finding("kv-1", "was-fine", severity=Severity.MEDIUM)])
     [old, new] = current.findings
 
-    [slack] = build_messages("slack", current, new_keys={new.key})
+    [slack] = build_messages("slack", current, marks={new.key: "new"})
     sections = [t for t in slack_texts(slack) if "`kv-1`" in t]
     assert [":new: *NEW*" in t for t in sections] == [False, True]
     assert "(1 new since the last digest)" in "\n".join(slack_texts(slack))
 
-    [teams] = build_messages("teams", current, new_keys={new.key}, marks={old.key: "worse"})
+    [teams] = build_messages("teams", current, marks={new.key: "new", old.key: "worse"})
     containers = [e for e in card_of(teams)["body"] if e["type"] == "Container"]
     marked = [[n["text"] for n in walk(c) if n.get("text") in ("NEW ", "WORSE ")] for c in containers]
     assert marked == [["WORSE "], ["NEW "]]
 
-    [generic] = build_messages("generic", current, new_keys={new.key})
+    [generic] = build_messages("generic", current, marks={new.key: "new"})
     assert [(p["certificate_name"], p["new"]) for p in generic["problems"]] == [
         ("old-problem", False),
         ("was-fine", True),
@@ -582,7 +582,7 @@ def test_remediations_get_their_own_short_section() -> None:
 
 def test_generic_messages_are_a_subset_of_the_scan_document() -> None:
     result = example_result()
-    [message] = build_messages("generic", result, new_keys={f.key for f in result.problems})
+    [message] = build_messages("generic", result, marks=dict.fromkeys((f.key for f in result.problems), "new"))
     assert message["scan"] == result.scan.to_dict()
     assert message["part"] == message["parts"] == 1
     assert len(message["problems"]) == len(result.problems) == 6

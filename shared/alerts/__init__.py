@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
@@ -106,7 +106,6 @@ def build_messages(
     kind: str,
     result: ScanResult,
     *,
-    new_keys: Collection[str] = frozenset(),
     marks: Mapping[str, Mark] | None = None,
     remediations: Sequence[Mapping[str, Any]] = (),
     portal_url: str = "https://portal.azure.com",
@@ -117,18 +116,16 @@ def build_messages(
     """The full digest of ``result`` (every problem, as ``POST /api/alerts`` posts it to the central
     webhook) as the JSON payloads of one webhook kind, in posting order.
 
-    ``new_keys``: :attr:`Finding.key` of the problems to mark new (``marks`` may say "worse" too).
+    ``marks``: by :attr:`Finding.key`, the problems to mark ``new`` or ``worse``.
     ``remediations``: what auto-remediation did (``vault_name``, ``certificate_name``, ``before``,
     ``after``, ``outcome``), shown in a "Changed by auto-remediation" section.
     ``all_clear=False`` returns ``[]`` for a clean scan with no remediation instead of an all-clear.
     """
     if kind not in _BUILDERS:
         raise ValueError(f"unknown alert kind {kind!r}: expected teams, slack or generic")
-    chosen: dict[str, Mark] = dict.fromkeys(new_keys, "new")
-    chosen.update(marks or {})
     digest = make_digest(
         result,
-        marks=chosen,
+        marks=marks or {},
         remediations=remediations,
         portal_url=portal_url,
         report_url=report_url,
