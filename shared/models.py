@@ -202,10 +202,6 @@ class Certificate:
     validity_months: int | None = None
     error: ReadError | None = None
     policy_error: ReadError | None = None
-    # From the list item: the current version's SHA-1 thumbprint (base64url) and when it was created.
-    x5t: str | None = None
-    created_on: datetime | None = None
-    updated_on: datetime | None = None
     # Read only when renewal looks stuck (SPEC §2, CertificateExpiry).
     pending: PendingOperation | None = None
     newest_version_disabled: bool | None = None

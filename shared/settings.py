@@ -49,16 +49,6 @@ SETTING_NAMES: tuple[str, ...] = (
     "ALERT_MAX_ITEMS",
     "REPORT_URL",
 )
-# The settings only the alerts need: in the Functions app a bad one stops the alerts, not the scan or the API.
-ALERT_SETTING_NAMES: tuple[str, ...] = (
-    "ALERT_WEBHOOK_URL",
-    "ALERT_WEBHOOK_KIND",
-    "ALERT_ROUTES",
-    "ALERT_ROUTE_TAG",
-    "ALERT_REMIND_DAYS",
-    "ALERT_MAX_ITEMS",
-    "REPORT_URL",
-)
 KEYVAULT_REFERENCE_PREFIX = "@microsoft.keyvault("
 _ROUTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
@@ -125,11 +115,6 @@ class Settings:
     # Why the alerts are off although a webhook is configured: an unresolved Key Vault reference (always),
     # or, when read with ``strict_alerts=False`` (the Functions app), any bad alert setting.
     alert_setting_error: str | None = None
-
-    @property
-    def alerts_configured(self) -> bool:
-        """A webhook is set (central or routed), whether or not it is usable."""
-        return bool(self.alert_webhook_url or self.alert_routes or self.alert_setting_error)
 
     @property
     def arm_scope(self) -> str:
