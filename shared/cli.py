@@ -100,7 +100,7 @@ def _scan(args: argparse.Namespace, settings: Settings, out: IO[str], err: IO[st
     # A webhook whose Key Vault reference did not resolve is the platform's state, not a typo (SPEC §4):
     # --notify then scans, stores and prints as usual, and says on stderr why nothing was posted.
     alerts_off = settings.alert_setting_error if args.notify else None
-    if args.notify and not alerts_off and not (settings.alert_webhook_url or settings.alert_routes):
+    if args.notify and not alerts_off and not settings.has_webhooks:
         print(f"{PROG}: error: --notify needs the setting ALERT_WEBHOOK_URL (or ALERT_ROUTES)", file=err)
         return EXIT_USAGE
     notify = bool(args.notify and not alerts_off)

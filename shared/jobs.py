@@ -34,8 +34,7 @@ def timer_run(context: AppContext) -> RunOutcome:
     clients = context.clients
     store = context.store
     remediator = partial(apply_auto_remediation, settings, clients, store=store) if settings.auto_remediate else None
-    notify = bool(settings.alert_webhook_url or settings.alert_routes)
-    outcome = run_scan(settings, clients, store=store, notify=notify, remediate=remediator)
+    outcome = run_scan(settings, clients, store=store, notify=settings.has_webhooks, remediate=remediator)
     if settings.alert_setting_error:
         # A bad alert setting stops only the alerts: the scan ran and is stored; say why nothing was posted.
         _record_alert_setting_error(outcome, store, settings.alert_setting_error)
@@ -93,7 +92,7 @@ def post_alerts(context: AppContext, query: api.Query) -> api.ApiResponse:
         settings = context.settings
         if settings.alert_setting_error:
             return api.error(500, "ConfigurationError", settings.alert_setting_error)
-        if not (settings.alert_webhook_url or settings.alert_routes):
+        if not settings.has_webhooks:
             return api.error(409, "NoWebhook", "No webhook is configured: set ALERT_WEBHOOK_URL or ALERT_ROUTES first.")
         store = context.store
         latest = store.latest()

@@ -117,6 +117,11 @@ class Settings:
     alert_setting_error: str | None = None
 
     @property
+    def has_webhooks(self) -> bool:
+        """A webhook to post to: ``ALERT_WEBHOOK_URL`` or a route of ``ALERT_ROUTES``."""
+        return bool(self.alert_webhook_url or self.alert_routes)
+
+    @property
     def arm_scope(self) -> str:
         """The token scope follows the endpoint: sovereign clouds and emulators get their own."""
         return self.arm_endpoint.rstrip("/") + "/.default"
