@@ -594,12 +594,17 @@ class VersionsRead:
     error: ReadError | None = None
 
 
-def read_certificate_version(client: CertificateClient, name: str, version: str | None = None) -> CertificateVersion:
-    """``GET {vault}/certificates/{name}/`` (the current version) or ``.../{name}/{version}``, through the
-    client's pipeline like the other reads. Raises the SDK's ``HttpResponseError`` (404 included)."""
+def read_bundle(client: CertificateClient, name: str, version: str | None = None) -> Mapping[str, Any]:
+    """``GET {vault}/certificates/{name}/`` (the current version: attributes, tags, ``cer``, policy) or
+    ``.../{name}/{version}``, as cleaned JSON through the client's pipeline like the other reads. Raises
+    the SDK's ``HttpResponseError`` (404 included), ``DecodeError`` or ``ValueError`` for a bad body."""
     path = f"/certificates/{quote(name, safe='')}/" + (quote(version, safe="") if version else "")
-    data = _get_json(client, HttpRequest("GET", path, headers=_JSON))
-    return parse_certificate_version(data)
+    return _get_json(client, HttpRequest("GET", path, headers=_JSON))
+
+
+def read_certificate_version(client: CertificateClient, name: str, version: str | None = None) -> CertificateVersion:
+    """One version of a certificate (see :func:`read_bundle`), as the binding rule reads it."""
+    return parse_certificate_version(read_bundle(client, name, version))
 
 
 def parse_certificate_version(data: Mapping[str, Any]) -> CertificateVersion:

@@ -26,7 +26,6 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from shared.models import LifetimeAction, ReadError, isoformat, utcnow
 from shared.remediation import (
@@ -41,7 +40,6 @@ from shared.remediation import (
     judge_live,
 )
 from shared.rules import unexplained_actions
-from shared.text import clean_value
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -182,17 +180,13 @@ def read_certificate(client: CertificateClient, name: str) -> LiveCertificate | 
     """The certificate's current version with its policy, tags, enabled flag and X.509 certificate: one
     GET (the one ``get_certificate`` sends), as JSON through the client's own pipeline (auth, retries).
     Read tolerantly: an action type the SDK does not know is kept as the text it is, for the guards."""
-    from azure.core.rest import HttpRequest  # noqa: PLC0415 - the SDK only loads where Key Vault is reached
-
-    from shared.keyvault import ca_that_issued, parse_policy  # noqa: PLC0415 - the scan's own reading
+    from shared.keyvault import ca_that_issued, parse_policy, read_bundle  # noqa: PLC0415 - the scan's own reading
 
     try:
-        response = client.send_request(HttpRequest("GET", f"/certificates/{quote(name, safe='')}/"))
-        response.raise_for_status()
-        data = clean_value(json.loads(response.text()))
+        data = read_bundle(client, name)
     except Exception as exc:  # noqa: BLE001 - any failure is reported on the certificate
         return _read_error(exc)
-    policy = data.get("policy") if isinstance(data, Mapping) else None
+    policy = data.get("policy")
     if not isinstance(policy, Mapping):
         return ReadError("MalformedResponse", "the certificate came without its policy", 200)
     attributes = data.get("attributes")
