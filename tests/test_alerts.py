@@ -26,7 +26,6 @@ from shared.alerts.slack import (
     SLACK_HEADER_LIMIT,
     SLACK_MAX_BLOCKS,
     SLACK_TEXT_LIMIT,
-    ZERO_WIDTH_SPACE,
     escape_mrkdwn,
     slack_length,
 )
@@ -463,7 +462,7 @@ def test_hostile_estate_text_is_inert_in_slack() -> None:
     assert "&lt;!channel&gt;" in everything
     assert "&lt;!here&gt;" in everything
     assert "&amp;amp;" in everything  # the literal text "&amp;" shows as such
-    z = ZERO_WIDTH_SPACE
+    z = ZWSP
     assert f"{z}*{z}boom{z}*{z}" in everything  # cannot open or close bold
     assert "@channel" in everything  # verbatim text: not a mention
     assert "[link](http://evil)" in everything.replace(ZWSP, "")  # Slack has no [text](url) links: it stays literal
@@ -473,7 +472,7 @@ def test_hostile_estate_text_is_inert_in_slack() -> None:
 
 
 def test_slack_escaping_fences_only_what_could_format() -> None:
-    z = ZERO_WIDTH_SPACE
+    z = ZWSP
     assert escape_mrkdwn("tag autorenew_exempt=true on cert_a*b") == "tag autorenew_exempt=true on cert_a*b"
     assert escape_mrkdwn("_tmp_ *x* ~y~") == f"{z}_{z}tmp{z}_{z} {z}*{z}x{z}*{z} {z}~{z}y{z}~{z}"
     assert escape_mrkdwn("a`b") == f"a{z}`{z}b"

@@ -23,7 +23,7 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
-from shared.alerts.digest import Digest, Entry, Link, RemediationItem, breakable, pack, split_text
+from shared.alerts.digest import ZERO_WIDTH_SPACE, Digest, Entry, Link, RemediationItem, breakable, pack, split_text
 from shared.models import Severity
 
 SLACK_MAX_BLOCKS = 50
@@ -33,7 +33,6 @@ SLACK_MESSAGE_TEXT_BUDGET = 12_000
 SLACK_BUTTON_TEXT_LIMIT = 75
 SLACK_BUTTON_URL_LIMIT = 3000
 
-ZERO_WIDTH_SPACE = "\u200b"
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _FORMATTING = frozenset("*_~`")
 
