@@ -227,8 +227,8 @@ def _rss_mb() -> float:
 
 def child_scan(config: Mapping[str, Any]) -> dict[str, Any]:
     """What ``python -m shared scan --format json [--no-store]`` does, with a stopwatch on each phase."""
-    from shared import discovery
-    from shared.clients import AzureClients
+    from shared.azure import discovery
+    from shared.azure.clients import AzureClients
     from shared.models import ScanResult
     from shared.scan import ScanTarget, run_scan
     from shared.settings import Settings
@@ -334,8 +334,8 @@ def child_floor(config: Mapping[str, Any]) -> dict[str, Any]:
     import urllib3
     from azure.core.rest import HttpRequest
 
-    from shared import discovery
-    from shared.clients import AzureClients
+    from shared.azure import discovery
+    from shared.azure.clients import AzureClients
     from shared.settings import Settings
 
     settings = Settings.from_env()

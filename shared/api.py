@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from shared.history import TREND_SCANS, ReportHistory
 from shared.models import RULE_IDS, Finding, Scan, ScanResult, Status, sort_by_severity, utcnow
+from shared.report.history import TREND_SCANS, ReportHistory
 from shared.store import StoreError
 from shared.text import single_line
 
@@ -250,7 +250,7 @@ def get_report(
     """The latest scan as HTML. With ``scans`` (the store's ``list_scans``) and ``previous`` (its
     ``previous``), the page also shows the trend of recent scans and what changed since the previous one;
     when only those reads fail, the page says so and still shows the scan."""
-    from shared.htmlreport import render_report  # noqa: PLC0415 - only this route needs it
+    from shared.report.html import render_report  # noqa: PLC0415 - only this route needs it
 
     def action() -> ApiResponse:
         check_names(query, ())

@@ -15,7 +15,6 @@ import sys
 from collections.abc import Sequence
 from typing import IO
 
-from shared import remediate
 from shared.commandline import (
     EXIT_NON_COMPLIANT,
     EXIT_NOT_ASSESSED,
@@ -28,6 +27,7 @@ from shared.commandline import (
     add_target_arguments,
 )
 from shared.models import ScanResult, ScanStatus, Status
+from shared.remediation import command as remediate
 from shared.settings import Settings, SettingsError
 
 __all__ = ["EXIT_NON_COMPLIANT", "EXIT_NOT_ASSESSED", "EXIT_OK", "EXIT_USAGE", "PROG", "build_parser", "main"]
@@ -93,7 +93,7 @@ def _configure_logging(stream: IO[str], *, verbose: bool) -> None:
 
 
 def _scan(args: argparse.Namespace, settings: Settings, out: IO[str], err: IO[str]) -> int:
-    from shared.clients import AzureClients  # noqa: PLC0415 - keep `--help` and usage errors instant
+    from shared.azure.clients import AzureClients  # noqa: PLC0415 - keep `--help` and usage errors instant
     from shared.scan import ScanTarget, ScanTargetError, run_scan  # noqa: PLC0415
     from shared.store import FindingsStore, StoreError  # noqa: PLC0415
 
@@ -132,7 +132,7 @@ def _scan(args: argparse.Namespace, settings: Settings, out: IO[str], err: IO[st
         json.dump(result.to_document(), out, indent=2, ensure_ascii=False)
         out.write("\n")
     else:
-        from shared.textreport import render  # noqa: PLC0415
+        from shared.report.text import render  # noqa: PLC0415
 
         out.write(render(result))
         if outcome.stored:

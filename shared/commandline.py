@@ -1,7 +1,7 @@
 """What every ``python -m shared`` command shares: exit codes, one-line usage errors, the target arguments
 and the progress line.
 
-It sits below :mod:`shared.cli` and the command modules (:mod:`shared.remediate`), so both import it and
+It sits below :mod:`shared.cli` and the command modules (:mod:`shared.remediation.command`), so both import it and
 neither imports the other's internals: the command line is one tree, not a cycle.
 """
 

@@ -9,7 +9,7 @@ from functools import partial
 
 from shared import alerts, api
 from shared.models import ScanStatus, utcnow
-from shared.remediate import apply_auto_remediation
+from shared.remediation.command import apply_auto_remediation
 from shared.runtime import AppContext
 from shared.scan import RunOutcome, run_scan
 from shared.store import FindingsStore, StoreError

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 
-from shared.clients import AzureClients
+from shared.azure.clients import AzureClients
 from shared.settings import Settings
 from shared.store import FindingsStore
 

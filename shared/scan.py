@@ -24,11 +24,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from shared import alerts, discovery, rules, services
+from shared import alerts, rules
 from shared.alerts import WebhookSender
 from shared.alerts.routing import RouteIndex, with_routes
-from shared.clients import AzureClients
-from shared.keyvault import (
+from shared.azure import discovery, services
+from shared.azure.clients import AzureClients
+from shared.azure.keyvault import (
     VaultRead,
     VersionsRead,
     origin,

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from shared.history import ReportHistory
-from shared.htmlreport import render_report
 from shared.models import RULE_AUTORENEW, Status
+from shared.report.history import ReportHistory
+from shared.report.html import render_report
 from tests.browser import REPO, BrowserError, dump_dom, screenshot
 from tests.sample_results import SCAN_TIME, binding_result, sample_result, scan_history
 

@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 
 from shared.api import get_findings
+from shared.azure.keyvault import origin
+from shared.azure.services import parse_secret_uri
 from shared.cli import main
-from shared.keyvault import origin
 from shared.models import Binding, CertificateVersion, ScanResult, Vault
 from shared.rules import BindingTarget, check_binding, x5t_to_hex
-from shared.services import parse_secret_uri
 from tests.fakeazure import cert, estate, fault, firewall_fault, subscription, vault
 from tests.fakeazure.services import (
     api_management,

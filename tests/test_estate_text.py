@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared import keyvault
-from shared.keyvault import parse_policy
+from shared.azure import keyvault
+from shared.azure.keyvault import parse_policy
 from shared.models import LifetimeAction
 from shared.rules import unexplained_actions
 
@@ -20,7 +20,7 @@ def keyvault_log() -> Iterator[io.StringIO]:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    logger = logging.getLogger("shared.keyvault")
+    logger = logging.getLogger("shared.azure.keyvault")
     logger.addHandler(handler)
     level = logger.level
     logger.setLevel(logging.INFO)
@@ -34,14 +34,16 @@ def test_a_log_argument_cannot_forge_a_second_log_line(keyvault_log: io.StringIO
         "Could not list certificates of vault %s: %s", "kv\nERROR shared.scan: forged", ValueError("a\r\nb\u202ec")
     )
     lines = keyvault_log.getvalue().splitlines()
-    assert lines == ["WARNING shared.keyvault: Could not list certificates of vault kv ERROR shared.scan: forged: a bc"]
+    assert lines == [
+        "WARNING shared.azure.keyvault: Could not list certificates of vault kv ERROR shared.scan: forged: a bc"
+    ]
 
 
 def test_a_lone_surrogate_in_a_log_argument_does_not_break_the_log(keyvault_log: io.StringIO) -> None:
     keyvault.log.info("vault %s has %d certificates (%.1f s)", "odd\ud800", 3, 1.25)
     line = keyvault_log.getvalue()
     line.encode("utf-8")  # a handler writing UTF-8 would have failed on the raw surrogate
-    assert line == "INFO shared.keyvault: vault odd\ufffd has 3 certificates (1.2 s)\n"
+    assert line == "INFO shared.azure.keyvault: vault odd\ufffd has 3 certificates (1.2 s)\n"
 
 
 def test_every_lifetime_action_is_read_and_odd_ones_keep_their_raw_value() -> None:

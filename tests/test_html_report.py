@@ -24,8 +24,6 @@ from typing import Any
 import pytest
 
 from shared.api import get_report
-from shared.history import ReportHistory
-from shared.htmlreport import render_report
 from shared.models import (
     RULE_AUTORENEW,
     RULE_EXPIRY,
@@ -37,6 +35,8 @@ from shared.models import (
     Status,
     count_by_status,
 )
+from shared.report.history import ReportHistory
+from shared.report.html import render_report
 from shared.store import StoreError
 from tests.browser import run_chromium
 from tests.sample_results import (

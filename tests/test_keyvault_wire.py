@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from azure.core.pipeline.transport import RequestsTransport
 
-from shared.clients import AzureClients, RetryBudget
-from shared.keyvault import read_vault, untrusted_vault_host
+from shared.azure.clients import AzureClients, RetryBudget
+from shared.azure.keyvault import read_vault, untrusted_vault_host
 from shared.models import ScanResult, Status, Vault
 from shared.scan import scan_estate
 from shared.settings import Settings
@@ -256,7 +256,7 @@ def test_a_request_throttled_without_end_keeps_trying_for_at_least_20_seconds(mo
     # Production budget, Key Vault's recorded 429 (no Retry-After) on every attempt; the waits are counted on a
     # test clock so the half minute passes instantly.
     clock = [1000.0]
-    monkeypatch.setattr("shared.clients.time", SimpleNamespace(monotonic=lambda: clock[0]))
+    monkeypatch.setattr("shared.azure.clients.time", SimpleNamespace(monotonic=lambda: clock[0]))
     replay = Replay(CHALLENGE, {("GET", "/certificates", None): [THROTTLED]})
     transport = _ClockTransport(clock, session=session_for(replay), session_owner=False)
     clients = AzureClients(Settings(), credential=RecordedToken(), transport=transport)

@@ -19,11 +19,11 @@ import pytest
 
 import function_app
 from shared import cli, jobs
-from shared.clients import AzureClients, RetryBudget
-from shared.keyvault import parse_policy
+from shared.azure.clients import AzureClients, RetryBudget
+from shared.azure.keyvault import parse_policy
 from shared.models import Status
-from shared.remediate import apply_auto_remediation
-from shared.remediation import (
+from shared.remediation.command import apply_auto_remediation
+from shared.remediation.plan import (
     CERTIFICATES_OFFICER,
     State,
     plan_remediation,

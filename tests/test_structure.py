@@ -79,7 +79,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_no_module_in_shared_imports_one_that_imports_it_back() -> None:
     graph = import_graph()
-    assert {"shared.cli", "shared.remediate", "shared.alerts"} <= set(graph)  # the walk found the package
+    assert {"shared.cli", "shared.remediation.command", "shared.alerts"} <= set(graph)  # the walk found the package
     cycle = find_cycle(graph)
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
 
@@ -91,7 +91,13 @@ def test_the_cycle_finder_finds_a_cycle_through_three_modules() -> None:
 
 def test_the_remediation_plan_is_pure_and_its_rendering_does_no_io() -> None:
     graph = import_graph()
-    io_modules = {"shared.keyvault", "shared.clients", "shared.store", "shared.scan", "shared.remediation_apply"}
+    io_modules = {
+        "shared.azure.keyvault",
+        "shared.azure.clients",
+        "shared.store",
+        "shared.scan",
+        "shared.remediation.apply",
+    }
 
     def reachable(start: str) -> set[str]:
         seen: set[str] = set()
@@ -103,6 +109,6 @@ def test_the_remediation_plan_is_pure_and_its_rendering_does_no_io() -> None:
                     todo.append(target)
         return seen
 
-    assert not reachable("shared.remediation") & io_modules
+    assert not reachable("shared.remediation.plan") & io_modules
     assert not reachable("shared.rules") & io_modules
-    assert not reachable("shared.remediationreport") & (io_modules - {"shared.remediation_apply"})
+    assert not reachable("shared.remediation.report") & (io_modules - {"shared.remediation.apply"})

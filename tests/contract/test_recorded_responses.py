@@ -14,8 +14,8 @@ import pytest
 from azure.core.pipeline.transport import RequestsTransport
 
 from shared import rules
-from shared.clients import AzureClients, RetryBudget
-from shared.keyvault import _read_policy, list_certificates, read_vault
+from shared.azure.clients import AzureClients, RetryBudget
+from shared.azure.keyvault import _read_policy, list_certificates, read_vault
 from shared.models import Certificate, Status, Vault
 from shared.scan import rule_options
 from shared.settings import Settings

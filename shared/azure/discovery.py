@@ -10,7 +10,7 @@ import logging
 import re
 from dataclasses import dataclass
 
-from shared.clients import AzureClients
+from shared.azure.clients import AzureClients
 from shared.models import Vault
 from shared.text import SINGLE_LINE_LOGS, clean_text, single_line
 

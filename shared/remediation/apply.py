@@ -1,7 +1,7 @@
 """Carrying out a remediation plan: the Key Vault reads and PATCHes, and the record of every change.
 
 Each planned certificate is read again first (``GET /certificates/{name}/``: its policy, tags, enabled
-flag and the current version's ``cer``), and :func:`shared.remediation.judge_live` decides whether it may
+flag and the current version's ``cer``), and :func:`shared.remediation.plan.judge_live` decides whether it may
 still be changed. A dry run stops there. With ``apply`` one PATCH of the policy follows, whose body holds
 only ``lifetime_actions``: a single AutoRenew action with the chosen trigger. Key Vault allows at most
 one lifetime action per policy ("At most one action is allowed"), so AutoRenew replaces an EmailContacts
@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from shared.models import LifetimeAction, ReadError, isoformat, utcnow
-from shared.remediation import (
+from shared.remediation.plan import (
     CERTIFICATES_OFFICER,
     Identity,
     LiveCertificate,
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
     from azure.keyvault.certificates import CertificateClient
 
-    from shared.clients import AzureClients
+    from shared.azure.clients import AzureClients
     from shared.store import FindingsStore
 
 log = logging.getLogger(__name__)
@@ -180,7 +180,7 @@ def read_certificate(client: CertificateClient, name: str) -> LiveCertificate | 
     """The certificate's current version with its policy, tags, enabled flag and X.509 certificate: one
     GET (the one ``get_certificate`` sends), as JSON through the client's own pipeline (auth, retries).
     Read tolerantly: an action type the SDK does not know is kept as the text it is, for the guards."""
-    from shared.keyvault import ca_that_issued, parse_policy, read_bundle  # noqa: PLC0415 - the scan's own reading
+    from shared.azure.keyvault import ca_that_issued, parse_policy, read_bundle  # noqa: PLC0415 - the scan's own reading
 
     try:
         data = read_bundle(client, name)
@@ -229,7 +229,7 @@ def update_policy(client: CertificateClient, name: str, action: LifetimeAction) 
 
 
 def _read_error(exc: BaseException) -> ReadError:
-    from shared.keyvault import read_error  # noqa: PLC0415 - imports the SDK
+    from shared.azure.keyvault import read_error  # noqa: PLC0415 - imports the SDK
 
     return read_error(exc)
 

@@ -14,9 +14,9 @@ policy on a certificate that a CA issued: AutoRenew would replace it with a self
 compared as :func:`shared.text.comparable` sees them, so ``Unknown`` with a zero-width space is still
 ``Unknown``.
 
-Reading and patching live in :mod:`shared.remediation_apply`, the report in
-:mod:`shared.remediationreport`, the two entry points (the command and the timer) in
-:mod:`shared.remediate`.
+Reading and patching live in :mod:`shared.remediation.apply`, the report in
+:mod:`shared.remediation.report`, the two entry points (the command and the timer) in
+:mod:`shared.remediation.command`.
 """
 
 from __future__ import annotations

@@ -33,8 +33,8 @@ from urllib.parse import quote, urlsplit
 from azure.core.exceptions import DecodeError, HttpResponseError
 from azure.core.rest import HttpRequest
 
-from shared.clients import AzureClients
-from shared.keyvault import read_error
+from shared.azure.clients import AzureClients
+from shared.azure.keyvault import read_error
 from shared.models import Binding, ReadError
 from shared.text import clean_text
 

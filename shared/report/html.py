@@ -4,7 +4,7 @@ One self-contained page: inline CSS, no script, no external font or image, so it
 Content-Security-Policy the route sends (``default-src 'none'; style-src 'unsafe-inline'``) and can be
 saved or mailed as it is. It reads in the same order as the terminal report (``textreport.py``): what the
 scan was, the counts, the trend of recent scans and what changed since the previous one (when the caller
-passes a :class:`~shared.history.ReportHistory`), the problems most severe first with their reason as a
+passes a :class:`~shared.report.history.ReportHistory`), the problems most severe first with their reason as a
 full sentence, the services that serve each certificate (stale ones first), then everything else per
 vault, folded away in ``<details>``. The trend is an inline SVG chart: no script, readable without colour
 (values written on the bars, a hatched pattern for "not assessed", a ``<title>`` per bar, and the same
@@ -23,7 +23,6 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
 
-from shared.history import Change, ReportHistory, TrendPoint, by_certificate, compare, trend
 from shared.models import (
     RULE_AUTORENEW,
     RULE_BINDING,
@@ -40,8 +39,9 @@ from shared.models import (
     sort_by_severity,
     utcnow,
 )
+from shared.report.history import Change, ReportHistory, TrendPoint, by_certificate, compare, trend
+from shared.report.text import plural
 from shared.text import clean_text
-from shared.textreport import plural
 
 _RULE_TOPIC = {RULE_AUTORENEW: "auto-renewal", RULE_EXPIRY: "expiry window", RULE_BINDING: "service"}
 _SCAN_STATUS_NOTE = {

@@ -3,7 +3,7 @@
 This is the only module that touches the Key Vault data plane. It reads each certificate's properties
 from the list call and its issuance policy with one GET per certificate (the list carries no policy), a
 bounded number of GETs in flight per vault. Throttling (429, with or without Retry-After) and 5xx are
-retried by the client's retry policy (``shared.clients.ThrottlingRetryPolicy``); what still fails becomes
+retried by the client's retry policy (``shared.azure.clients.ThrottlingRetryPolicy``); what still fails becomes
 a :class:`ReadError` on that certificate, so one bad certificate never stops its vault and one bad vault
 never stops the scan. A certificate whose renewal looks stuck costs one more GET, of its pending
 operation, to say why (:func:`read_pending_operations`); remediation reads a version's X.509 issuer here

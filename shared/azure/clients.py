@@ -32,7 +32,7 @@ from azure.keyvault.certificates import CertificateClient
 from azure.mgmt.keyvault import KeyVaultManagementClient
 from azure.mgmt.resource.subscriptions import SubscriptionClient
 
-from shared.keyvault import UntrustedHostError, untrusted_vault_host, warn_vault_hosts_unchecked
+from shared.azure.keyvault import UntrustedHostError, untrusted_vault_host, warn_vault_hosts_unchecked
 from shared.settings import Settings
 
 

@@ -1,9 +1,9 @@
 """``python -m shared remediate`` and the timer's ``AUTO_REMEDIATE``: the two ways a remediation runs.
 
 Both take the same steps, like the scan's :func:`shared.scan.run_scan`: a scan (fresh, or the latest
-stored one), the pure plan (:mod:`shared.remediation`), carrying it out against Key Vault with a record
-of every change (:mod:`shared.remediation_apply`), and for the command its report
-(:mod:`shared.remediationreport`). The timer changes at most ``MAX_AUTO_REMEDIATIONS`` certificates per
+stored one), the pure plan (:mod:`shared.remediation.plan`), carrying it out against Key Vault with a record
+of every change (:mod:`shared.remediation.apply`), and for the command its report
+(:mod:`shared.remediation.report`). The timer changes at most ``MAX_AUTO_REMEDIATIONS`` certificates per
 run; the rest are listed as not attempted in what the digest receives.
 """
 
@@ -27,7 +27,8 @@ from shared.commandline import (
     usage_error,
 )
 from shared.models import ScanResult, ScanStatus
-from shared.remediation import (
+from shared.remediation.apply import acting_identity, carry_out, store_recorder
+from shared.remediation.plan import (
     DAYS_PER_VALIDITY_MONTH,
     DEFAULT_LIFETIME_PERCENTAGE,
     Identity,
@@ -38,12 +39,11 @@ from shared.remediation import (
     plan_remediation,
     renewal_action,
 )
-from shared.remediation_apply import acting_identity, carry_out, store_recorder
-from shared.remediationreport import plan_document, render_plan
+from shared.remediation.report import plan_document, render_plan
 from shared.settings import Settings
 
 if TYPE_CHECKING:
-    from shared.clients import AzureClients
+    from shared.azure.clients import AzureClients
     from shared.store import FindingsStore
 
 log = logging.getLogger(__name__)
@@ -175,7 +175,7 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> argparse.ArgumentPa
 
 def run(args: argparse.Namespace, settings: Settings, out: IO[str], err: IO[str]) -> int:
     """``python -m shared remediate``: scan (or read the latest scan), plan, and with ``--apply`` change."""
-    from shared.clients import AzureClients  # noqa: PLC0415 - keep `--help` and usage errors instant
+    from shared.azure.clients import AzureClients  # noqa: PLC0415 - keep `--help` and usage errors instant
     from shared.scan import ScanTarget, ScanTargetError, run_scan  # noqa: PLC0415
     from shared.store import FindingsStore, StoreError  # noqa: PLC0415
 

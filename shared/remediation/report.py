@@ -1,7 +1,7 @@
 """The report of a remediation plan: the terminal table of ``python -m shared remediate`` and its JSON.
 
 One row per certificate (vault / certificate, current → new, outcome), the reason of a skip, refusal or
-failure wrapped under its row, like the scan's own :mod:`shared.textreport`.
+failure wrapped under its row, like the scan's own :mod:`shared.report.text`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from shared.remediation import Identity, Plan, State, describe_action
+from shared.remediation.plan import Identity, Plan, State, describe_action
 
 
 def plan_document(

@@ -1,0 +1,12 @@
+"""The readers: everything that talks to Azure and maps its answers into the app's records (``shared.models``).
+
+- ``clients``: :class:`AzureClients`, the credential and the SDK clients made once at the edge, with the
+  throttling retry policy and the trusted-vault-host check;
+- ``discovery``: subscriptions and the Key Vaults in them (Resource Manager);
+- ``keyvault``: one vault's certificates, policies, versions and pending operations (the Key Vault data
+  plane), read concurrently with a bounded number of requests in flight;
+- ``services``: the services that reference Key Vault certificates (CertificateBinding), listed through
+  Resource Manager.
+
+Nothing here judges: the rules (``shared.rules``) read the records these modules return.
+"""
