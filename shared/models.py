@@ -17,10 +17,12 @@ from typing import Any
 RULE_AUTORENEW = "KeyVault-006"
 RULE_EXPIRY = "CertificateExpiry"
 RULE_BINDING = "CertificateBinding"
+RULE_SERVED = "ServedCertificate"
 # The rules judged per certificate (a vault or subscription that cannot be listed gets one finding each).
 CERTIFICATE_RULE_IDS: tuple[str, ...] = (RULE_AUTORENEW, RULE_EXPIRY)
-# Every rule, in the order reports list them; CertificateBinding is judged per service reference (SPEC §2).
-RULE_IDS: tuple[str, ...] = (RULE_AUTORENEW, RULE_EXPIRY, RULE_BINDING)
+# Every rule, in the order reports list them; CertificateBinding is judged per service reference and
+# ServedCertificate per (service, hostname) (SPEC §2).
+RULE_IDS: tuple[str, ...] = (RULE_AUTORENEW, RULE_EXPIRY, RULE_BINDING, RULE_SERVED)
 
 
 class Status(StrEnum):
@@ -237,6 +239,12 @@ class Finding:
     binding: str | None = None
     bound_version: str | None = None
     current_version: str | None = None
+    # ServedCertificate only (SPEC §2): what the worst address of the hostname served, as a hex SHA-1
+    # thumbprint, the certificate version it matches (None: no version of the referenced certificate),
+    # and its expiry.
+    served_thumbprint: str | None = None
+    served_version: str | None = None
+    served_expires_on: datetime | None = None
     # The value of the ALERT_ROUTE_TAG tag of the certificate, else of its vault (for a binding: of the
     # referenced certificate, else vault): the route of ALERT_ROUTES whose webhook gets this problem too.
     route: str | None = None
@@ -262,6 +270,7 @@ class Finding:
         data["status"] = self.status.value
         data["severity"] = self.severity.value
         data["expires_on"] = isoformat(self.expires_on)
+        data["served_expires_on"] = isoformat(self.served_expires_on)
         return data
 
     @classmethod
@@ -271,6 +280,7 @@ class Finding:
         values["status"] = Status(values["status"])
         values["severity"] = Severity(values["severity"])
         values["expires_on"] = parse_time(values.get("expires_on"))
+        values["served_expires_on"] = parse_time(values.get("served_expires_on"))
         for name in names - values.keys():
             values[name] = None
         return cls(**values)
@@ -416,10 +426,16 @@ class Binding:
     vault_name: str | None = None
     certificate_name: str | None = None
     version: str | None = None
-    # App Service only: the hex thumbprint it serves and whether it can read the vault.
+    # What the service reports serving (SPEC §2 "What the service reports serving"): the hex SHA-1
+    # thumbprint and its expiry (App Service, API Management, Front Door, Container Apps), and App
+    # Service's keyVaultSecretStatus.
     thumbprint: str | None = None
     secret_status: str | None = None
     problem: str | None = None
+    served_expires_on: datetime | None = None
+    # The hostnames this reference serves clients on (ServedCertificate probes each one), as the service
+    # lists them: a wildcard is kept (the rule says it cannot be probed), IDN names as written.
+    hostnames: tuple[str, ...] = ()
 
     @property
     def follows_latest(self) -> bool:
