@@ -94,7 +94,8 @@ def _configure_logging(stream: IO[str], *, verbose: bool) -> None:
 
 def _scan(args: argparse.Namespace, settings: Settings, out: IO[str], err: IO[str]) -> int:
     from shared.azure.clients import AzureClients  # noqa: PLC0415 - keep `--help` and usage errors instant
-    from shared.scan import ScanTarget, ScanTargetError, run_scan  # noqa: PLC0415
+    from shared.run import run_scan  # noqa: PLC0415
+    from shared.scan import ScanTarget, ScanTargetError  # noqa: PLC0415
     from shared.store import FindingsStore, StoreError  # noqa: PLC0415
 
     # A webhook whose Key Vault reference did not resolve is the platform's state, not a typo (SPEC §4):

@@ -20,8 +20,9 @@ from shared.alerts import (
     notify,
     resolve_kind,
 )
-from shared.alerts.digest import ZERO_WIDTH_SPACE as ZWSP
-from shared.alerts.digest import breakable, pack, portal_link, split_text
+from shared.alerts.digest import portal_link
+from shared.alerts.fitting import ZERO_WIDTH_SPACE as ZWSP
+from shared.alerts.fitting import breakable, pack, split_text
 from shared.alerts.slack import (
     SLACK_HEADER_LIMIT,
     SLACK_MAX_BLOCKS,

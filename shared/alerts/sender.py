@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from shared.alerts.digest import payload_bytes
+from shared.alerts.fitting import payload_bytes
 
 log = logging.getLogger(__name__)
 
