@@ -159,3 +159,21 @@ def test_the_size_checks_measure_what_they_claim() -> None:
     sizes = [len(p.read_text(encoding="utf-8").splitlines()) for p in python_files()]
     assert max(sizes) > 300
     assert len(python_files()) > 40
+
+
+def test_the_readme_map_has_one_line_per_package_taken_from_its_docstring() -> None:
+    """README's "How it is built" is drawn from the packages' own docstrings: a new package, or a package
+    whose purpose changed, shows up here until the map says the same as the code."""
+    readme = (SHARED.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## How it is built", 1)[1].split("```", 2)[1]
+    packages = sorted(p.parent for p in SHARED.glob("*/__init__.py"))
+    assert len(packages) >= 6
+    for package in packages:
+        docstring = ast.get_docstring(ast.parse((package / "__init__.py").read_text(encoding="utf-8")))
+        assert docstring, f"{package.name}/__init__.py has no docstring saying what it holds"
+        first_line = docstring.splitlines()[0].replace("``", "`")
+        lines = [line for line in block.splitlines() if line.strip().startswith(f"{package.name}/")]
+        assert len(lines) == 1, f"README's module map has no line (or several) for {package.name}/"
+        assert lines[0].split(None, 1)[1] == first_line, f"README's line for {package.name}/ is not its docstring"
+    modules = sorted(p.name for p in SHARED.glob("*.py") if p.name not in ("__init__.py", "__main__.py"))
+    assert [m for m in modules if f"  {m} " not in block] == []

@@ -1,7 +1,7 @@
-"""The findings store: scans, findings, alert state and remediation records in Azure Table Storage
-(SPEC §1.4, §3, §4).
+"""The findings store: scans, findings, alert state and remediation records in Azure Table Storage.
 
-Offers :class:`FindingsStore` (what the app calls; build it with :meth:`FindingsStore.from_settings`),
+The layout is SPEC §1.4, §3 and §4, measured in docs/STORE.md. Offers :class:`FindingsStore` (what the
+app calls; build it with :meth:`FindingsStore.from_settings`),
 :class:`StoreError` (every failure of the store, one line, no secret in it), :class:`StoreLimits`,
 :class:`PostedProblem` and :data:`FINISHED`. One module per job:
 
