@@ -308,7 +308,10 @@ class ScanRecords:
     def _result(self, columns: Mapping[str, Any]) -> ScanResult:
         scan = _scan_from(columns)
         key = str(columns.get("findings_partition") or scan_key(scan.id))
-        expected_pages = to_int(columns.get("page_count"))
+        try:
+            expected_pages = to_int(columns.get("page_count"))
+        except (ValueError, TypeError, OverflowError):
+            raise StoreError(f"Scan {scan.id} has no readable page count in the store") from None
         findings: list[Finding] = []
         if expected_pages:
             upper = f"{expected_pages:06d}"  # pages past the count are leftovers of an earlier failed attempt
@@ -388,5 +391,6 @@ def _scan_from(columns: Mapping[str, Any]) -> Scan:
             vault_count=int(columns.get("vault_count") or 0),
             certificate_count=int(columns.get("certificate_count") or 0),
         )
-    except (KeyError, ValueError, TypeError, AttributeError) as error:
+    except (KeyError, ValueError, TypeError, AttributeError, OverflowError) as error:
+        # OverflowError: a count of 1e999 (infinity in JSON) or an infinite Edm.Double holds no integer.
         raise StoreError(f"A stored scan row ({columns.get('RowKey')}) is not readable: {error}") from None
