@@ -1,7 +1,8 @@
 """What the alerts remember: the ``alertstate`` table and the manual-post mark on a scan's record.
 
 ``alertstate`` — what each webhook was last sent: one partition per webhook (its route name and a hash of
-its URL, never the URL), one row per problem posted there, keyed by a hash of :attr:`Finding.key`.
+its URL, never the URL), one row per problem posted there, keyed by a digest of the exact :attr:`Finding.key`
+(which is also kept exactly, as ASCII JSON, so it reads back as the same key whatever it holds).
 ``shared.alerts.cadence`` reads it to list only what is new, worse or due for a reminder.
 
 The manual-post mark (``manual_post_at`` on the scan's record, changed under its ETag) keeps two
@@ -10,6 +11,7 @@ The manual-post mark (``manual_post_at`` on the scan's record, changed under its
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,7 +20,18 @@ from typing import Any, Final
 from azure.core.exceptions import ResourceNotFoundError
 
 from shared.store.scans import ScanRecords, Unchanged
-from shared.store.tables import SCHEMA_VERSION, Tables, clean, digest, plain, read_time, table_time, utc
+from shared.store.tables import (
+    SCHEMA_VERSION,
+    Tables,
+    clean,
+    digest,
+    dumps,
+    joined,
+    plain,
+    read_time,
+    table_time,
+    utc,
+)
 
 _MANUAL_POST: Final = "manual_post_at"  # when POST /api/alerts last posted the scan (ISO 8601 text)
 
@@ -47,8 +60,8 @@ class AlertState:
         for row in self._t.query(self._t.alert_state, webhook, None, None, "read what the alerts last posted"):
             columns = plain(row)
             when = read_time(columns.get("last_posted"))
-            key = columns.get("finding_key")
-            if when is None or not isinstance(key, str):
+            key = _exact_key(columns)
+            if when is None or key is None:
                 continue  # a row we cannot read counts as never posted: the problem is listed again
             posted[key] = PostedProblem(
                 key=key,
@@ -66,7 +79,10 @@ class AlertState:
                 "PartitionKey": webhook,
                 "RowKey": _posted_key(p.key),
                 "schema": SCHEMA_VERSION,
-                "finding_key": clean(p.key, self._t.limits.property_chars * 4),
+                "finding_key": clean(p.key, self._t.limits.property_chars),  # for people browsing the table
+                # The exact key, as ASCII JSON: a line break, a lone surrogate or 5,000 characters read
+                # back as they were, so the problem matches its finding next time and settles.
+                **self._t.parts("key", dumps(p.key)),
                 "status": p.status,
                 "severity": p.severity,
                 "last_posted": table_time(p.last_posted),
@@ -125,6 +141,19 @@ class AlertState:
             columns[_MANUAL_POST] = None
 
         self._scans.update_scan(scan_id, change, f"clear the posted mark of scan {scan_id}")
+
+
+def _exact_key(columns: dict[str, Any]) -> str | None:
+    """The finding key a row was written for; rows written before the exact copy existed have only the
+    cleaned one (which matches every key without line breaks or surrogates under 4,096 characters)."""
+    if columns.get("key_parts"):
+        try:
+            key = json.loads(joined(columns, "key"))
+        except ValueError:
+            return None
+        return key if isinstance(key, str) else None
+    key = columns.get("finding_key")
+    return key if isinstance(key, str) else None
 
 
 def _posted_key(finding_key: str) -> str:
