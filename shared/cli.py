@@ -29,6 +29,7 @@ from shared.commandline import (
 from shared.models import ScanResult, ScanStatus, Status
 from shared.remediation import command as remediate
 from shared.settings import Settings, SettingsError
+from shared.text import SINGLE_LINE_LOGS
 
 __all__ = ["EXIT_NON_COMPLIANT", "EXIT_NOT_ASSESSED", "EXIT_OK", "EXIT_USAGE", "PROG", "build_parser", "main"]
 
@@ -81,6 +82,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
 def _configure_logging(stream: IO[str], *, verbose: bool) -> None:
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(SINGLE_LINE_LOGS)  # every record, whichever logger (ours or a library's) made it
     root = logging.getLogger()
     root.handlers[:] = [handler]
     # The report already shows every vault that failed; repeat it in the log only when asked.

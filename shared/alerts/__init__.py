@@ -34,6 +34,7 @@ from shared.alerts.teams import build_teams_messages
 from shared.models import Finding, ScanResult, ScanStatus, utcnow
 from shared.settings import Settings
 from shared.store import PostedProblem, StoreError
+from shared.text import SINGLE_LINE_LOGS
 
 __all__ = [
     "AlertKind",
@@ -48,6 +49,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+log.addFilter(SINGLE_LINE_LOGS)  # route names and service errors in a log line cannot forge another
 
 AlertKind = Literal["teams", "slack", "generic"]
 

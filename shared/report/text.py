@@ -3,6 +3,9 @@
 Problems come first, most severe first, each with its reason on its own wrapped line (reasons are
 sentences, and squeezing them into a column makes them unreadable). Everything else is summarised
 per vault, so a clean estate of hundreds of certificates still fits on a screen.
+
+Every name and text from the estate is printed on one line (:func:`shared.text.single_line`): a
+certificate name holding a line break must not print a second row that looks like another finding.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from shared.models import (
     Status,
     sort_by_severity,
 )
+from shared.text import single_line
 
 
 def render(result: ScanResult, *, width: int | None = None) -> str:
@@ -31,14 +35,15 @@ def render(result: ScanResult, *, width: int | None = None) -> str:
     lines: list[str] = []
 
     lines.append(
-        f"AutoRenew Guard scan {scan.id}: {scan.status.value}, {plural(len(scan.subscriptions), 'subscription')}, "
-        f"{plural(scan.vault_count, 'vault')}, {plural(scan.certificate_count, 'certificate')}"
+        f"AutoRenew Guard scan {single_line(scan.id)}: {scan.status.value}, "
+        f"{plural(len(scan.subscriptions), 'subscription')}, {plural(scan.vault_count, 'vault')}, "
+        f"{plural(scan.certificate_count, 'certificate')}"
     )
     counts = Counter(f.status for f in result.findings)
     summary = ", ".join(f"{counts[s]} {STATUS_LABEL[s]}" for s in STATUS_ORDER if counts[s])
     lines.append(f"Findings (two rules per certificate, one per service reference): {summary or 'none'}")
     for problem in scan.problems:
-        lines.append(f"! {problem}")
+        lines.append(f"! {single_line(problem)}")
     if scan.status == ScanStatus.FAILED:
         lines.append("! The scan failed: nothing could be read. See the problems above.")
     lines.append("")
@@ -93,6 +98,10 @@ def _problem(finding: Finding, rule_ids: str, width: int, now: datetime) -> list
 
 
 def _place(finding: Finding) -> str:
+    return single_line(_raw_place(finding))
+
+
+def _raw_place(finding: Finding) -> str:
     if finding.rule_id == RULE_BINDING:
         return _service_place(finding)
     if finding.vault_name is None:
@@ -119,7 +128,7 @@ def _per_vault(findings: list[Finding]) -> list[str]:
     by_vault: dict[str, Counter[Status]] = defaultdict(Counter)
     certificates: dict[str, set[str]] = defaultdict(set)
     for finding in findings:
-        vault = finding.vault_name or f"(subscription {finding.subscription_id})"
+        vault = single_line(finding.vault_name or f"(subscription {finding.subscription_id})")
         by_vault[vault][finding.status] += 1
         if finding.certificate_name is not None and finding.rule_id != RULE_BINDING:
             # A binding may name a certificate the vault no longer has: count only what was listed.
