@@ -90,7 +90,7 @@ def render_report(
         "problems": problems,
         # problems first, worst first: the stale services lead
         "bindings": sort_by_severity([f for f in result.findings if f.rule_id == RULE_BINDING]),
-        "vaults": _vaults([f for f in result.findings if f.rule_id != RULE_BINDING]),
+        "vaults": _vaults(result.findings),
     }
     if history is not None:
         context["chart"] = _chart(trend(history.scans, scan), history.scans_error)
@@ -125,11 +125,16 @@ def _verdict(scan: Scan, problems: list[Finding], findings: list[Finding]) -> _V
     if problems:
         statuses = Counter(f.status for f in problems)
         parts = [f"{statuses[s]} {STATUS_LABEL[s]}" for s in STATUS_ORDER if statuses[s]]
-        places = {_vault_key(f) for f in problems}
         certificates = {(_vault_key(f), f.certificate_name) for f in problems if f.certificate_name is not None}
-        where = plural(len(places), "vault")
-        if certificates:
-            where = f"{plural(len(certificates), 'certificate')} and {where}"
+        vaults = {f.vault_name for f in problems if f.vault_name}
+        # A subscription whose vaults (or services) could not be listed is not a vault: count it as what it is.
+        subscriptions = {f.subscription_id for f in problems if not f.vault_name}
+        counted = [
+            plural(len(certificates), "certificate") if certificates else "",
+            plural(len(vaults), "vault") if vaults or not subscriptions else "",
+            plural(len(subscriptions), "subscription") if subscriptions else "",
+        ]
+        where = _listed([part for part in counted if part])
         return _Verdict(
             "bad",
             f"{plural(len(problems), 'problem')} {'needs' if len(problems) == 1 else 'need'} attention",
@@ -147,6 +152,11 @@ def _verdict(scan: Scan, problems: list[Finding], findings: list[Finding]) -> _V
         f"The scan read {plural(scan.vault_count, 'vault')} in {plural(len(scan.subscriptions), 'subscription')} "
         "and found no certificate to check. If you expected some, check the scanner's subscriptions and roles.",
     )
+
+
+def _listed(parts: list[str]) -> str:
+    """ "a", "a and b", "a, b and c"."""
+    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
 
 
 def _tiles_note(findings: list[Finding]) -> str:
@@ -168,32 +178,43 @@ class _Vault:
     first: Finding  # where the vault's portal link and subscription come from
     holds: str
     where: str
-    chips: list[tuple[Status, int]]  # the statuses that are not problems, with their counts
-    problems: int  # listed under Problems above
+    chips: list[tuple[Status, int]]  # the statuses of the listed rows, with their counts
+    problems: int  # every rule's problems of this vault, listed under Problems above
+    services: int  # service references to its certificates, listed under Services above
     others: list[Finding]
 
 
 def _vaults(findings: list[Finding]) -> list[_Vault]:
+    """One group per vault the scan read. A binding's finding counts in the group of the vault whose
+    certificate it serves (a vault must not look all green above its binding problems), but its row
+    stays under Services, where its columns make sense."""
     groups: dict[str, list[Finding]] = defaultdict(list)
     for finding in findings:
-        groups[_vault_key(finding)].append(finding)
+        if finding.rule_id != RULE_BINDING:
+            groups[_vault_key(finding)].append(finding)
+    by_name = {key.lower(): key for key in groups}
+    for finding in findings:
+        if finding.rule_id == RULE_BINDING and finding.vault_name and finding.vault_name.lower() in by_name:
+            groups[by_name[finding.vault_name.lower()]].append(finding)
     return [_vault(key, groups[key]) for key in sorted(groups, key=str.lower)]
 
 
 def _vault(key: str, findings: list[Finding]) -> _Vault:
-    first = findings[0]
-    statuses = Counter(f.status for f in findings)
-    certificates = {f.certificate_name for f in findings if f.certificate_name is not None}
-    unlisted = not certificates and any(f.certificate_name is None for f in findings)
+    first = findings[0]  # a certificate rule's: bindings were added after them
+    own = [f for f in findings if f.rule_id != RULE_BINDING]
+    statuses = Counter(f.status for f in own)
+    certificates = {f.certificate_name for f in own if f.certificate_name is not None}
+    unlisted = not certificates and any(f.certificate_name is None for f in own)
     return _Vault(
         key=key,
         first=first,
         holds="certificates not listed" if unlisted else plural(len(certificates), "certificate"),
         where=f"subscription {first.subscription_id}" if first.subscription_id else "",
         chips=[(s, statuses[s]) for s in STATUS_ORDER if statuses[s] and not s.is_problem],
-        problems=sum(statuses[s] for s in STATUS_ORDER if s.is_problem),
+        problems=sum(1 for f in findings if f.status.is_problem),
+        services=sum(1 for f in findings if f.rule_id == RULE_BINDING),
         others=sorted(
-            (f for f in findings if not f.status.is_problem),
+            (f for f in own if not f.status.is_problem),
             key=lambda f: ((f.certificate_name or "").lower(), f.rule_id),
         ),
     )
