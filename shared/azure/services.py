@@ -25,8 +25,8 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 APPLICATION_GATEWAY = "Microsoft.Network/applicationGateways"
 FRONT_DOOR_SECRET = "Microsoft.Cdn/profiles/secrets"  # noqa: S105 - a resource type, not a password
 FRONT_DOOR_PROFILE = "Microsoft.Cdn/profiles"
+FRONT_DOOR_CUSTOM_DOMAIN = "Microsoft.Cdn/profiles/customDomains"
 API_MANAGEMENT = "Microsoft.ApiManagement/service"
 APP_SERVICE_CERTIFICATE = "Microsoft.Web/certificates"
 SERVICE_TYPES: tuple[str, ...] = (APPLICATION_GATEWAY, FRONT_DOOR_SECRET, API_MANAGEMENT, APP_SERVICE_CERTIFICATE)
@@ -109,7 +110,7 @@ def read_services(clients: AzureClients, subscription_id: str) -> ServiceRead:
         for item in items:
             result.bindings.extend(reader(subscription_id, item))
     try:
-        result.bindings.extend(_front_door_bindings(client, subscription_id, base))
+        result.bindings.extend(_front_door_bindings(client, subscription_id, base, result))
     except Exception as exc:  # noqa: BLE001 - as above
         result.failures.append(_failure(subscription_id, FRONT_DOOR_SECRET, exc))
     return result
@@ -183,6 +184,7 @@ def _gateway_bindings(subscription_id: str, item: Mapping[str, Any]) -> Iterator
     if not isinstance(certificates, list):
         yield _broken(where, None, "sslCertificates is not a list")
         return
+    hostnames = _gateway_listener_hostnames(_properties(item).get("httpListeners"))
     for entry in certificates:
         if not isinstance(entry, Mapping):
             continue
@@ -190,7 +192,33 @@ def _gateway_bindings(subscription_id: str, item: Mapping[str, Any]) -> Iterator
         secret_id = _properties(entry).get("keyVaultSecretId")
         if secret_id is None:
             continue  # a certificate uploaded to the gateway itself: no Key Vault to follow
-        yield _from_secret_uri(where, binding, secret_id)
+        found = _from_secret_uri(where, binding, secret_id)
+        names = hostnames.get(_last_segment(entry.get("id")) or (binding or "").lower(), ())
+        yield replace(found, hostnames=names) if found.problem is None else found
+
+
+def _gateway_listener_hostnames(listeners: Any) -> dict[str, tuple[str, ...]]:
+    """sslCertificate name (lower-cased) -> the hostnames of the HTTPS listeners that present it.
+
+    A listener names its certificate by resource id (``sslCertificate.id``, ApplicationGatewayListAll.json);
+    a basic listener has ``hostName``, a multi-site v2 listener ``hostNames[]``. A listener with neither
+    answers on any name: it has no hostname of its own to probe."""
+    found: dict[str, list[str]] = {}
+    for listener in listeners if isinstance(listeners, list) else []:
+        if not isinstance(listener, Mapping):
+            continue
+        properties = _properties(listener)
+        if str(properties.get("protocol") or "").lower() != "https":
+            continue
+        reference = properties.get("sslCertificate")
+        certificate = _last_segment(reference.get("id")) if isinstance(reference, Mapping) else None
+        if certificate is None:
+            continue
+        names = [properties.get("hostName")]
+        many = properties.get("hostNames")
+        names.extend(many if isinstance(many, list) else [])
+        found.setdefault(certificate, []).extend(n for n in names if isinstance(n, str))
+    return {key: hostnames_of(values) for key, values in found.items()}
 
 
 def _api_management_bindings(subscription_id: str, item: Mapping[str, Any]) -> Iterator[Binding]:
@@ -203,7 +231,8 @@ def _api_management_bindings(subscription_id: str, item: Mapping[str, Any]) -> I
         if not isinstance(entry, Mapping) or entry.get("keyVaultId") is None:
             continue  # built-in or uploaded certificates
         binding = _text(entry.get("hostName"))
-        yield _from_secret_uri(where, binding, entry.get("keyVaultId"))
+        found = _from_secret_uri(where, binding, entry.get("keyVaultId"))
+        yield replace(found, hostnames=hostnames_of([entry.get("hostName")])) if found.problem is None else found
 
 
 def _app_service_bindings(subscription_id: str, item: Mapping[str, Any]) -> Iterator[Binding]:
@@ -240,7 +269,11 @@ def _app_service_bindings(subscription_id: str, item: Mapping[str, Any]) -> Iter
     )
 
 
-def _front_door_bindings(client: Any, subscription_id: str, base: str) -> Iterator[Binding]:
+def _front_door_bindings(client: Any, subscription_id: str, base: str, result: ServiceRead) -> list[Binding]:
+    """Each Standard/Premium profile's Key Vault secrets, with the hostnames of the custom domains that
+    use them. Custom domains that cannot be listed cost only the hostnames (a failure of
+    ``Microsoft.Cdn/profiles/customDomains``), not the secrets' verdicts."""
+    found: list[Binding] = []
     profiles = list(_list(client, f"{base}/{FRONT_DOOR_PROFILE}?api-version={_API_VERSIONS[FRONT_DOOR_PROFILE]}"))
     for profile in profiles:
         sku = profile.get("sku")
@@ -250,8 +283,37 @@ def _front_door_bindings(client: Any, subscription_id: str, base: str) -> Iterat
             continue  # classic CDN profiles hold no secrets
         url = f"{profile_id}/secrets?api-version={_API_VERSIONS[FRONT_DOOR_PROFILE]}"
         profile_name = _text(profile.get("name")) or profile_id.rsplit("/", 1)[-1]
-        for secret in _list(client, url):
-            yield from _front_door_secret(subscription_id, profile_id, profile_name, secret)
+        secrets = [
+            binding
+            for secret in _list(client, url)
+            for binding in _front_door_secret(subscription_id, profile_id, profile_name, secret)
+        ]
+        if not secrets:
+            continue  # no Key Vault secret: its custom domains use managed certificates
+        try:
+            domains = _list(client, f"{profile_id}/customDomains?api-version={_API_VERSIONS[FRONT_DOOR_PROFILE]}")
+            hostnames = _front_door_domain_hostnames(domains)
+        except Exception as exc:  # noqa: BLE001 - the secrets are still judged; only their hostnames are missing
+            result.failures.append(_failure(subscription_id, FRONT_DOOR_CUSTOM_DOMAIN, exc))
+            hostnames = {}
+        for binding in secrets:
+            names = hostnames.get((binding.binding or "").lower(), ())
+            found.append(replace(binding, hostnames=names) if binding.problem is None else binding)
+    return found
+
+
+def _front_door_domain_hostnames(domains: Iterator[Mapping[str, Any]]) -> dict[str, tuple[str, ...]]:
+    """Secret name (lower-cased) -> the hostnames of the profile's custom domains that use it
+    (``properties.hostName``, ``properties.tlsSettings.secret.id``: AFDCustomDomains_ListByProfile.json)."""
+    found: dict[str, list[str]] = {}
+    for domain in domains:
+        properties = _properties(domain)
+        tls = properties.get("tlsSettings")
+        secret = tls.get("secret") if isinstance(tls, Mapping) else None
+        name = _last_segment(secret.get("id")) if isinstance(secret, Mapping) else None
+        if name is not None and isinstance(properties.get("hostName"), str):
+            found.setdefault(name, []).append(properties["hostName"])
+    return {key: hostnames_of(values) for key, values in found.items()}
 
 
 def _front_door_secret(
@@ -309,6 +371,34 @@ def _from_secret_uri(where: _Service, binding: str | None, secret_id: Any) -> Bi
         certificate_name=secret,
         version=version,
     )
+
+
+MAX_HOSTNAMES = 1000
+
+
+def hostnames_of(values: Iterable[Any]) -> tuple[str, ...]:
+    """The hostnames a service lists for one reference, as a probe may use them: cleaned, lower-cased,
+    without duplicates, in listed order, bounded (a service listing thousands of names costs a scan
+    at most ``MAX_HOSTNAMES`` probes per reference). A name with control characters, spaces or slashes
+    is not a hostname and is left out; a wildcard and a non-ASCII (IDN) name are kept as written."""
+    names: dict[str, None] = {}
+    for value in values:
+        if not isinstance(value, str):
+            continue
+        name = value.strip().rstrip(".").lower()
+        if not name or len(name) > 253 or any(c.isspace() or c in "/\\@:?#" or not c.isprintable() for c in name):
+            continue
+        names.setdefault(name, None)
+        if len(names) >= MAX_HOSTNAMES:
+            break
+    return tuple(names)
+
+
+def _last_segment(value: Any) -> str | None:
+    """The last path segment of a resource id, lower-cased (how a child names its parent's part)."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return value.strip().rstrip("/").rsplit("/", 1)[-1].lower() or None
 
 
 def parse_secret_uri(value: Any) -> tuple[str, str, str | None] | None:

@@ -26,6 +26,7 @@ _APP_SERVICE_OK = ("succeeded", "initialized")
 _SERVICE_LABEL = {
     "microsoft.network/applicationgateways": ("Application Gateway", "SSL certificate"),
     "microsoft.cdn/profiles/secrets": ("Front Door profile", "secret"),
+    "microsoft.cdn/profiles/customdomains": ("Front Door custom domain", None),
     "microsoft.apimanagement/service": ("API Management service", "hostname"),
     "microsoft.web/certificates": ("App Service certificate", None),
 }

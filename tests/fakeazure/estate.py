@@ -53,7 +53,14 @@ FAULT_FIELDS = frozenset(
 ESTATE_FAULT_OPS = ("subscriptions", "token")
 SUBSCRIPTION_FAULT_OPS = ("vaults", "get")
 # Resource Manager lists of the services that serve certificates (tests/fakeazure/services.py).
-SERVICE_FAULT_OPS = ("applicationGateways", "cdnProfiles", "cdnSecrets", "apiManagement", "webCertificates")
+SERVICE_FAULT_OPS = (
+    "applicationGateways",
+    "cdnProfiles",
+    "cdnSecrets",
+    "cdnCustomDomains",
+    "apiManagement",
+    "webCertificates",
+)
 VAULT_FAULT_OPS = ("any", "list", "list_page", "policy", "get", "patch", "update", "versions", "pending")
 CERTIFICATE_FAULT_OPS = ("any", "policy", "get", "patch", "update", "versions", "pending")
 

@@ -54,11 +54,12 @@ _ROUTES: dict[tuple[str, ...], tuple[str, str, str]] = {
         "appServiceCertificate",
     ),
 }
-OPERATIONS = frozenset({route[0] for route in _ROUTES.values()} | {"list_cdn_secrets"})
+OPERATIONS = frozenset({route[0] for route in _ROUTES.values()} | {"list_cdn_secrets", "list_cdn_custom_domains"})
 _ACTIONS = {
     "applicationGateways": "Microsoft.Network/applicationGateways/read",
     "cdnProfiles": "Microsoft.Cdn/profiles/read",
     "cdnSecrets": "Microsoft.Cdn/profiles/secrets/read",
+    "cdnCustomDomains": "Microsoft.Cdn/profiles/customdomains/read",
     "apiManagement": "Microsoft.ApiManagement/service/read",
     "webCertificates": "Microsoft.Web/certificates/read",
 }
@@ -131,15 +132,15 @@ def arm_operation(rest: Sequence[str]) -> str | None:
     if route is not None:
         return route[0]
     if len(rest) == 7 and rest[0] == "resourcegroups" and rest[2:5] == ["providers", "microsoft.cdn", "profiles"]:
-        return "list_cdn_secrets" if rest[6] == "secrets" else None
+        return {"secrets": "list_cdn_secrets", "customdomains": "list_cdn_custom_domains"}.get(rest[6])
     return None
 
 
 def respond(azure: FakeAzure, sub: Subscription, rest: Sequence[str], request: Request, outcome: _Outcome) -> Response:
     """Answer one of the service lists (called by FakeAzure._arm under its lock)."""
     operation = outcome.operation
-    if operation == "list_cdn_secrets":
-        fault_op, kind = "cdnSecrets", "frontDoor"
+    if operation in ("list_cdn_secrets", "list_cdn_custom_domains"):
+        fault_op, kind = ("cdnSecrets" if operation == "list_cdn_secrets" else "cdnCustomDomains"), "frontDoor"
     else:
         _, fault_op, kind = _ROUTES[tuple(rest)]
     fault = sub.faults.get(fault_op)
@@ -149,7 +150,7 @@ def respond(azure: FakeAzure, sub: Subscription, rest: Sequence[str], request: R
         claims = outcome.claims or {}
         return azure._fault_response(fault, "arm", lambda status, code: _message(status, fault_op, scope, claims))
     specs = [s for s in sub.services if s.get("type") == kind]
-    if operation == "list_cdn_secrets":
+    if operation in ("list_cdn_secrets", "list_cdn_custom_domains"):
         profile = next(
             (s for s in specs if s["name"].lower() == rest[5] and _group(s).lower() == rest[1]),
             None,
@@ -157,7 +158,10 @@ def respond(azure: FakeAzure, sub: Subscription, rest: Sequence[str], request: R
         if profile is None:
             message = f"The Resource 'Microsoft.Cdn/profiles/{rest[5]}' under resource group '{rest[1]}' was not found."
             return Response.json(404, arm_error("ResourceNotFound", message))
-        items = [_front_door_secret(azure, sub, profile, secret) for secret in profile.get("secrets", [])]
+        if operation == "list_cdn_secrets":
+            items = [_front_door_secret(azure, sub, profile, secret) for secret in profile.get("secrets", [])]
+        else:
+            items = _front_door_custom_domains(sub, profile)
     else:
         render = {
             "applicationGateway": _gateway,
@@ -267,8 +271,46 @@ def _gateway(azure: FakeAzure, sub: Subscription, spec: Mapping[str, Any]) -> Js
             "operationalState": "Running",
             "sslCertificates": certificates,
             "authenticationCertificates": [],
+            "httpListeners": _gateway_listeners(resource_id, spec),
         },
     }
+
+
+def _gateway_listeners(resource_id: str, spec: Mapping[str, Any]) -> list[Json]:
+    """One HTTPS listener per sslCertificate that lists ``hostnames`` (``hostName`` for one, the v2
+    ``hostNames[]`` for several), and a plain HTTP listener, as in ApplicationGatewayListAll.json
+    (specification/network/resource-manager/Microsoft.Network/stable/2024-05-01/examples)."""
+    listeners: list[Json] = [
+        {
+            "name": "http-80",
+            "id": f"{resource_id}/httpListeners/http-80",
+            "properties": {
+                "provisioningState": "Succeeded",
+                "frontendIPConfiguration": {"id": f"{resource_id}/frontendIPConfigurations/appgwfip"},
+                "frontendPort": {"id": f"{resource_id}/frontendPorts/appgwfp80"},
+                "protocol": "Http",
+            },
+        }
+    ]
+    for ref in spec.get("sslCertificates", []):
+        names = list(ref.get("hostnames") or [])
+        if not names:
+            continue
+        properties: Json = {
+            "provisioningState": "Succeeded",
+            "frontendIPConfiguration": {"id": f"{resource_id}/frontendIPConfigurations/appgwfip"},
+            "frontendPort": {"id": f"{resource_id}/frontendPorts/appgwfp"},
+            "protocol": "Https",
+            "sslCertificate": {"id": f"{resource_id}/sslCertificates/{ref['name']}"},
+            "requireServerNameIndication": True,
+        }
+        if len(names) == 1:
+            properties["hostName"] = names[0]
+        else:
+            properties["hostNames"] = names
+        name = f"https-{ref['name']}"
+        listeners.append({"name": name, "id": f"{resource_id}/httpListeners/{name}", "properties": properties})
+    return listeners
 
 
 def _front_door_profile(azure: FakeAzure, sub: Subscription, spec: Mapping[str, Any]) -> Json:
@@ -317,6 +359,43 @@ def _front_door_secret(azure: FakeAzure, sub: Subscription, profile: Mapping[str
             "provisioningState": "Succeeded",
         },
     }
+
+
+def _front_door_custom_domains(sub: Subscription, profile: Mapping[str, Any]) -> list[Json]:
+    """A custom domain per hostname of each secret (``hostnames``), shaped as
+    specification/cdn/Cdn.Management/examples/2025-06-01/AFDCustomDomains_ListByProfile.json, with
+    ``tlsSettings`` of a customer certificate (``CustomerCertificate``, ``secret.id``); plus one domain
+    on a managed certificate, which names no Key Vault secret."""
+    profile_id = _resource_id(sub, profile, "Microsoft.Cdn/profiles")
+    domains: list[tuple[str, str, str | None]] = [("managed", f"managed.{profile['name']}.example.net", None)]
+    for ref in profile.get("secrets", []):
+        for number, host in enumerate(ref.get("hostnames") or []):
+            domains.append((f"{ref['name']}-{number}", host, f"{profile_id}/secrets/{ref['name']}"))
+    items = []
+    for name, host, secret_id in domains:
+        tls: Json = {
+            "certificateType": "CustomerCertificate" if secret_id else "ManagedCertificate",
+            "minimumTlsVersion": "TLS12",
+            "secret": {"id": secret_id or ""},
+        }
+        items.append(
+            {
+                "name": name,
+                "type": "Microsoft.Cdn/profiles/customdomains",
+                "id": f"{profile_id}/customdomains/{name}",
+                "properties": {
+                    "azureDnsZone": {"id": ""},
+                    "deploymentStatus": "NotStarted",
+                    "domainValidationState": "Approved",
+                    "hostName": host,
+                    "preValidatedCustomDomainResourceId": {"id": ""},
+                    "profileName": profile["name"],
+                    "provisioningState": "Succeeded",
+                    "tlsSettings": tls,
+                },
+            }
+        )
+    return items
 
 
 def _api_management(azure: FakeAzure, sub: Subscription, spec: Mapping[str, Any]) -> Json:
