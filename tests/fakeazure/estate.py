@@ -60,6 +60,13 @@ SERVICE_FAULT_OPS = (
     "cdnCustomDomains",
     "apiManagement",
     "webCertificates",
+    "webSites",
+    "frontDoors",
+    "cdnEndpoints",
+    "cdnEndpointDomains",
+    "managedEnvironments",
+    "containerApps",
+    "containerAppsCertificates",
 )
 VAULT_FAULT_OPS = ("any", "list", "list_page", "policy", "get", "patch", "update", "versions", "pending")
 CERTIFICATE_FAULT_OPS = ("any", "policy", "get", "patch", "update", "versions", "pending")
