@@ -409,8 +409,9 @@ def _front_door_secret(azure: FakeAzure, sub: Subscription, profile: Mapping[str
         "certificateAuthority": "Self",
     }
     if certificate is not None:
-        parameters["expirationDate"] = certificate.expires_on.isoformat()
-        parameters["thumbprint"] = thumbprint(certificate).hex().upper()
+        held, expires = edge_services.served(azure, ref, ref.get("served", "current"))
+        parameters["expirationDate"] = expires.isoformat() if expires else None
+        parameters["thumbprint"] = held
     return {
         "name": ref["name"],
         "type": "Microsoft.Cdn/profiles/secrets",
@@ -483,10 +484,11 @@ def _api_management(azure: FakeAzure, sub: Subscription, spec: Mapping[str, Any]
             "negotiateClientCertificate": False,
         }
         if certificate is not None:
+            held, expires = edge_services.served(azure, ref, ref.get("served", "current"))
             entry["certificate"] = {
-                "expiry": certificate.expires_on.isoformat(),
+                "expiry": expires.isoformat() if expires else None,
                 "subject": certificate.subject,
-                "thumbprint": thumbprint(certificate).hex().upper(),
+                "thumbprint": held,
             }
         hostnames.append(_omit(entry, ref))
     return {
