@@ -254,3 +254,14 @@ def test_a_refused_secret_metadata_read_is_not_assessed_not_deleted(fake_azure: 
     finding = scan()["Microsoft.Network/frontDoors|e"]
     assert (finding["status"], finding["severity"]) == ("not_assessed", "high")
     assert "deleted" not in finding["reason"]
+
+
+def test_the_cli_table_names_each_kind_of_service(fake_azure: Any) -> None:
+    fake_azure(coverage_estate())
+    out, err = io.StringIO(), io.StringIO()
+    main(["scan", "--no-store"], stdout=out, stderr=err)
+    text = out.getvalue()
+    assert f"Front Door (classic) fd-legacy (pinned) -> {KV} / fdc-pinned" in text
+    assert f"App Service site shop (legacy-shop.contoso.com) -> {KV} / site-tls" in text
+    assert f"Container Apps certificate aca-stale -> {KV} / aca-stale" in text
+    assert f"CDN endpoint static (static-pinned) -> {KV} / cdn-pinned" in text

@@ -249,6 +249,13 @@ def unlistable_service_type(subscription_id: str, resource_type: str, error: Rea
     return unassessed_finding(RULE_BINDING, subscription_id, None, reason, error, resource_type=resource_type)
 
 
+def service_label(resource_type: str | None) -> str:
+    """'Front Door (classic)': how people call a service type (the resource type itself when unknown)."""
+    if not resource_type:
+        return "service"
+    return _SERVICE_LABEL.get(resource_type.lower(), (resource_type, None))[0]
+
+
 def describe_service(binding: Binding) -> str:
     """'Application Gateway appgw-prod (SSL certificate wildcard)': how every reason names the service."""
     kind, part = _SERVICE_LABEL.get(binding.resource_type.lower(), (binding.resource_type, "reference"))
