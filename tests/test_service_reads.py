@@ -193,3 +193,46 @@ def test_a_new_type_that_cannot_be_listed_is_named(read: Any, fault_op: str, res
     )
     assert [f.resource_type for f in result.failures] == [resource_type]
     assert any(b.resource_type == "Microsoft.Web/certificates" for b in result.bindings), "other types still read"
+
+
+GARBAGE: list[Any] = [None, 7, "text", [], {}, {"properties": None}, {"properties": []}, {"properties": {"x": 1}}]
+
+
+@pytest.mark.parametrize("junk", GARBAGE, ids=repr)
+def test_malformed_items_of_every_type_are_skipped_or_named_never_a_crash(junk: Any) -> None:
+    from shared.azure.services import apim, cdn, containerapps, network, web
+
+    sub = "00000000-0000-0000-0000-000000000000"
+    item = junk if isinstance(junk, dict) else {"id": "/x", "properties": {"k": junk}}
+    nested = {
+        "id": "/subscriptions/s/resourceGroups/r/providers/P/t/n",
+        "properties": {
+            "sslCertificates": [junk, {"name": "c", "properties": {"keyVaultSecretId": junk}}],
+            "httpListeners": [junk, {"properties": {"protocol": "Https", "sslCertificate": junk, "hostNames": junk}}],
+            "hostnameConfigurations": [junk, {"hostName": junk, "keyVaultId": "https://kv.vault.azure.net/x"}],
+            "frontendEndpoints": [junk, {"name": "e", "properties": {"customHttpsConfiguration": {
+                "certificateSource": "AzureKeyVault", "keyVaultCertificateSourceParameters": junk}}}],
+            "customHttpsParameters": {"certificateSource": "AzureKeyVault", "certificateSourceParameters": junk},
+            "certificateKeyVaultProperties": {"keyVaultUrl": junk},
+            "keyVaultId": junk,
+            "thumbprint": junk,
+            "expirationDate": junk,
+        },
+    }  # fmt: skip
+    found = [
+        *network._gateway(sub, item),
+        *network._gateway(sub, nested),
+        *apim._service(sub, item),
+        *apim._service(sub, nested),
+        *network._front_door(sub, item),
+        *network._front_door(sub, nested),
+        cdn._classic_domain(sub, {"id": "/e"}, nested),
+        containerapps._certificate(sub, nested),
+        *web.certificate_bindings(sub, [item, nested]),
+    ]
+    for binding in found:
+        if binding is None:
+            continue
+        assert binding.problem is not None or binding.certificate_name, binding
+        if binding.problem:
+            assert "\n" not in binding.problem
