@@ -378,7 +378,8 @@ def _gateway_listeners(resource_id: str, spec: Mapping[str, Any]) -> list[Json]:
 def _front_door_profile(azure: FakeAzure, sub: Subscription, spec: Mapping[str, Any]) -> Json:
     return {
         "name": spec["name"],
-        "id": _resource_id(sub, spec, "Microsoft.Cdn/profiles"),
+        # ``id`` in the spec: a hostile answer (an absolute URL, a path that climbs out).
+        "id": spec.get("id") or _resource_id(sub, spec, "Microsoft.Cdn/profiles"),
         "type": "Microsoft.Cdn/profiles",
         "location": "Global",
         "kind": "frontdoor",

@@ -29,6 +29,7 @@ from .common import (
     broken,
     hostnames_of,
     last_segment,
+    list_children,
     list_items,
     mapping,
     properties,
@@ -82,16 +83,15 @@ def _front_door_profile(
 ) -> list[Binding]:
     profile_id = str(text(profile.get("id")))
     profile_name = text(profile.get("name")) or profile_id.rsplit("/", 1)[-1]
-    url = f"{profile_id}/secrets?api-version={API_VERSION}"
     secrets = [
         binding
-        for secret in list_items(client, url)
+        for secret in list_children(client, profile_id, "secrets", API_VERSION)
         if (binding := _front_door_secret(subscription_id, profile_id, profile_name, secret)) is not None
     ]
     if not secrets:
         return []  # no Key Vault secret: its custom domains use managed certificates
     try:
-        domains = list_items(client, f"{profile_id}/customDomains?api-version={API_VERSION}")
+        domains = list_children(client, profile_id, "customDomains", API_VERSION)
         hostnames = _domain_hostnames(domains)
     except Exception as exc:  # noqa: BLE001 - the secrets are still judged; only their hostnames are missing
         result.fail(FRONT_DOOR_CUSTOM_DOMAIN, exc)
@@ -151,11 +151,11 @@ def _front_door_secret(
 def _classic_profile(client: Any, subscription_id: str, profile: Mapping[str, Any]) -> list[Binding]:
     profile_id = str(text(profile.get("id")))
     found = []
-    for endpoint in list_items(client, f"{profile_id}/endpoints?api-version={API_VERSION}"):
+    for endpoint in list_children(client, profile_id, "endpoints", API_VERSION):
         endpoint_id = text(endpoint.get("id"))
         if endpoint_id is None:
             continue
-        for domain in list_items(client, f"{endpoint_id}/customDomains?api-version={API_VERSION}"):
+        for domain in list_children(client, endpoint_id, "customDomains", API_VERSION):
             binding = _classic_domain(subscription_id, endpoint, domain)
             if binding is not None:
                 found.append(binding)

@@ -90,6 +90,27 @@ def list_items(client: Any, url: str) -> Iterator[Mapping[str, Any]]:
     raise ValueError(f"the list did not end after {_MAX_PAGES} pages")
 
 
+def list_children(client: Any, parent_id: str, child: str, api_version: str) -> Iterator[Mapping[str, Any]]:
+    """A child list of a resource whose id was read from an answer (a profile's secrets, an
+    environment's certificates). The one place such URLs are built: the id must be a path below
+    Resource Manager (``/subscriptions/...``), never an absolute URL, a query or a ``..`` segment, so an
+    id in an answer cannot send the scanner's token to another host."""
+    return list_items(client, f"{resource_path(parent_id)}/{child}?api-version={api_version}")
+
+
+def resource_path(resource_id: str) -> str:
+    path = resource_id.strip().rstrip("/")
+    segments = path.split("/")
+    if (
+        not path.lower().startswith("/subscriptions/")
+        or any(c in path for c in "?#\\%")
+        or any(not c.isprintable() or c.isspace() for c in path)
+        or any(segment in ("", ".", "..") for segment in segments[1:])
+    ):
+        raise ValueError(f"the resource id {shown(resource_id)} read from Resource Manager is not a resource path")
+    return path
+
+
 # --- mapping JSON into bindings --------------------------------------------------------------------------------
 
 

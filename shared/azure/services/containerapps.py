@@ -18,7 +18,18 @@ from typing import Any
 
 from shared.models import Binding
 
-from .common import ServiceRead, from_secret_uri, hostnames_of, list_items, mapping, properties, service, text, when
+from .common import (
+    ServiceRead,
+    from_secret_uri,
+    hostnames_of,
+    list_children,
+    list_items,
+    mapping,
+    properties,
+    service,
+    text,
+    when,
+)
 from .common import thumbprint as hex_thumbprint
 
 MANAGED_ENVIRONMENT = "Microsoft.App/managedEnvironments"
@@ -36,8 +47,8 @@ def container_apps_bindings(client: Any, subscription_id: str, base: str, result
             environment_id = text(environment.get("id"))
             if environment_id is None:
                 continue
-            url = f"{environment_id}/certificates?api-version={API_VERSION}"
-            found.extend(b for item in list_items(client, url) if (b := _certificate(subscription_id, item)))
+            certificates = list_children(client, environment_id, "certificates", API_VERSION)
+            found.extend(b for item in certificates if (b := _certificate(subscription_id, item)))
     except Exception as exc:  # noqa: BLE001 - one type failing costs only that type in this subscription
         result.fail(CONTAINER_APPS_CERTIFICATE, exc)
         return
