@@ -458,3 +458,17 @@ class CertificateVersion:
     enabled: bool | None = None
     # The CA named as its X.509 issuer when that is not its own subject (None: self-issued, or no cer).
     issued_by_ca: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlainSecret:
+    """A Key Vault secret that a service references and that is no certificate's (an uploaded PFX, an
+    App Service Certificate order's secret): read from its metadata only, never its value. Key Vault
+    cannot renew it, so CertificateBinding calls it ``not_applicable`` rather than deleted."""
+
+    name: str
+    version: str | None = None
+    content_type: str | None = None
+    created_on: datetime | None = None
+    expires_on: datetime | None = None
+    enabled: bool | None = None

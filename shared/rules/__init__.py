@@ -8,7 +8,9 @@ One module per rule, plus what they share:
 - ``expiry``: CertificateExpiry, the expiry window and why a renewal did not happen (:func:`check_expiry`,
   :func:`renewal_looks_stuck`);
 - ``binding``: CertificateBinding, whether each service that references a certificate picks up its
-  renewals (:func:`check_binding` over a :class:`BindingTarget`);
+  renewals (:func:`check_binding` over a :class:`BindingTarget`), judged after each service's
+  propagation window (``propagation``: :data:`PROPAGATION_WINDOWS`, shared with ServedCertificate) and
+  with a reason and fix per App Service ``keyVaultSecretStatus`` (``secret_status``);
 - ``unassessed``: the ``not_assessed`` findings for a vault, subscription or service type that could not be
   read, and :func:`error_hint`, what to do about a service's error code;
 - ``findings``: :class:`RuleOptions` and the one builder of a certificate's finding.
@@ -34,15 +36,24 @@ from shared.rules.autorenew import (
     unexplained_actions,
     unexplained_policy,
 )
-from shared.rules.binding import BindingTarget, check_binding, describe_service, unlistable_service_type, x5t_to_hex
+from shared.rules.binding import (
+    BindingTarget,
+    check_binding,
+    describe_service,
+    service_label,
+    unlistable_service_type,
+    x5t_to_hex,
+)
 from shared.rules.expiry import check_expiry, renewal_looks_stuck, renewal_point
 from shared.rules.findings import RuleOptions, primary_action
+from shared.rules.propagation import PROPAGATION_WINDOWS, propagation_window
 from shared.rules.unassessed import error_hint, unreadable_subscription, unreadable_vault
 
 __all__ = [
     "ISSUER_SELF",
     "ISSUER_UNKNOWN",
     "KNOWN_ACTION_TYPES",
+    "PROPAGATION_WINDOWS",
     "UNSUPPORTED_POLICY",
     "BindingTarget",
     "RuleOptions",
@@ -56,8 +67,10 @@ __all__ = [
     "is_unknown_issuer",
     "matching_exempt_tag",
     "primary_action",
+    "propagation_window",
     "renewal_looks_stuck",
     "renewal_point",
+    "service_label",
     "unexplained_actions",
     "unexplained_policy",
     "unlistable_service_type",
