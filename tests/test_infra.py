@@ -39,11 +39,6 @@ NOT_SET_IN_AZURE = {
     "KEYVAULT_VERIFY_CHALLENGE_RESOURCE": "false only for local Key Vault emulators; the default suits Azure",
     "LOGS_STREAM_NAME": "the app's default is the stream monitor.bicep declares",
 }
-# Settings computed by the deployment (not parameters): setting -> the monitor.bicep output main.bicep passes.
-DERIVED_SETTINGS = {
-    "LOGS_INGESTION_ENDPOINT": "logsIngestionEndpoint",
-    "LOGS_DCR_IMMUTABLE_ID": "dataCollectionRuleImmutableId",
-}
 
 # Settings for the Functions host, the Application Insights agent and azure-identity, not read by shared/settings.py.
 PLATFORM_SETTINGS = {
