@@ -301,3 +301,52 @@ def app_env_with_logs(
         monkeypatch.delenv(name, raising=False)
     logs_env(monkeypatch, fake_ingestion)
     return azure
+
+
+# --- the Functions timer ----------------------------------------------------------------------------------
+
+
+def run_timer() -> None:
+    # The host indexes the app once per process: reuse test_function_app's index (same module object).
+    from azure.functions.timer import TimerRequest
+
+    import function_app
+    from tests.test_function_app import FUNCTIONS
+
+    function_app.context.reset()
+    try:
+        FUNCTIONS["scan_certificates"](TimerRequest(past_due=False))
+    finally:
+        function_app.context.reset()
+
+
+def test_the_timer_exports_and_a_failed_export_reaches_the_digest(
+    app_env_with_logs, fake_ingestion: FakeLogsIngestion, webhook_receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALERT_WEBHOOK_URL", webhook_receiver.url)
+    monkeypatch.setenv("ALERT_WEBHOOK_KIND", "slack")
+    fake_ingestion.fail(500, code="InternalServerError")
+    run_timer()  # does not raise: the scan is stored and alerted
+    assert fake_ingestion.rows == []
+    (digest,) = (json.dumps(body) for body in webhook_receiver.bodies)
+    assert "The export to Azure Monitor Logs" in digest
+    assert "500 InternalServerError" in digest
+    assert "checkout" in digest  # the problems themselves are posted as usual
+
+    fake_ingestion.heal()  # healthy again: the next scan exports its own rows, no backlog
+    run_timer()
+    assert len({row["ScanId"] for row in fake_ingestion.rows}) == 1
+    assert len(fake_ingestion.rows) > 0
+
+
+def test_a_bad_logs_setting_stops_only_the_export_in_the_functions_app(
+    app_env_with_logs, fake_ingestion: FakeLogsIngestion, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOGS_DCR_IMMUTABLE_ID", "not-a-rule-id")
+    run_timer()
+    assert fake_ingestion.rows == []
+    store = FindingsStore.from_settings(Settings.from_env(strict_alerts=False), None)
+    latest = store.latest()
+    assert latest is not None
+    assert len(latest.findings) > 0
+    assert any("LOGS_DCR_IMMUTABLE_ID" in p for p in latest.scan.problems)

@@ -74,9 +74,7 @@ def test_the_export_is_on_by_default_and_feeds_the_two_settings() -> None:
         assert output in json.dumps(conditional["true_value"])
     outputs = MONITOR["outputs"]
     assert "endpoints" in json.dumps(outputs["logsIngestionEndpoint"])
-    assert "logsIngestion" in json.dumps(
-        outputs["logsIngestionEndpoint"]
-    )
+    assert "logsIngestion" in json.dumps(outputs["logsIngestionEndpoint"])
     assert "immutableId" in json.dumps(outputs["dataCollectionRuleImmutableId"])
 
 

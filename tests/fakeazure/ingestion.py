@@ -136,6 +136,11 @@ class FakeLogsIngestion:
         with self._lock:
             self._failure = _Failure(status, times, code)
 
+    def heal(self) -> None:
+        """Answer normally again."""
+        with self._lock:
+            self._failure = None
+
     # ---------------------------------------------------------------- the endpoint
 
     async def _handle(self, request: Request) -> Response:
