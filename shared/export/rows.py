@@ -27,7 +27,11 @@ VAULT_TYPE = "Microsoft.KeyVault/vaults"
 
 
 def _name(value: str | None) -> str | None:
-    return single_line(value) if value else None
+    if not value:
+        return None
+    if value.isascii() and value.isprintable():
+        return value  # nothing to clean (no control character, tab or line break): the common case, kept cheap
+    return single_line(value)
 
 
 def _days_to_expiry(expires_on: datetime | None, now: datetime) -> int | None:
@@ -36,26 +40,28 @@ def _days_to_expiry(expires_on: datetime | None, now: datetime) -> int | None:
     return math.floor((expires_on - now).total_seconds() / 86400)
 
 
-_Extractor = Callable[[Finding, Scan, datetime], Any]
-
-_VALUES: dict[str, _Extractor] = {
-    "TimeGenerated": lambda f, s, t: isoformat(t),
-    "ScanId": lambda f, s, t: s.id,
-    "ScanStatus": lambda f, s, t: s.status.value,
-    "RuleId": lambda f, s, t: f.rule_id,
-    "Status": lambda f, s, t: f.status.value,
-    "Severity": lambda f, s, t: f.severity.value,
-    "SubscriptionId": lambda f, s, t: f.subscription_id or None,
-    "VaultName": lambda f, s, t: _name(f.vault_name),
-    "CertificateName": lambda f, s, t: _name(f.certificate_name),
-    "ResourceId": lambda f, s, t: _name(f.resource_id or f.vault_id),
-    "ResourceType": lambda f, s, t: _name(f.resource_type) or (VAULT_TYPE if f.vault_id else None),
-    "Binding": lambda f, s, t: _name(f.binding),
-    "ExpiresOn": lambda f, s, t: isoformat(f.expires_on),
-    "DaysToExpiry": lambda f, s, t: _days_to_expiry(f.expires_on, t),
-    "Route": lambda f, s, t: _name(f.route),
-    "Reason": lambda f, s, t: clean_text(f.reason),
+# Columns whose value is the scan's (computed once per scan), then those that are each finding's.
+_SCAN_VALUES: dict[str, Callable[[Scan, datetime], Any]] = {
+    "TimeGenerated": lambda s, t: isoformat(t),
+    "ScanId": lambda s, t: s.id,
+    "ScanStatus": lambda s, t: s.status.value,
 }
+_FINDING_VALUES: dict[str, Callable[[Finding, datetime], Any]] = {
+    "RuleId": lambda f, t: f.rule_id,
+    "Status": lambda f, t: f.status.value,
+    "Severity": lambda f, t: f.severity.value,
+    "SubscriptionId": lambda f, t: f.subscription_id or None,
+    "VaultName": lambda f, t: _name(f.vault_name),
+    "CertificateName": lambda f, t: _name(f.certificate_name),
+    "ResourceId": lambda f, t: _name(f.resource_id or f.vault_id),
+    "ResourceType": lambda f, t: _name(f.resource_type) or (VAULT_TYPE if f.vault_id else None),
+    "Binding": lambda f, t: _name(f.binding),
+    "ExpiresOn": lambda f, t: isoformat(f.expires_on),
+    "DaysToExpiry": lambda f, t: _days_to_expiry(f.expires_on, t),
+    "Route": lambda f, t: _name(f.route),
+    "Reason": lambda f, t: clean_text(f.reason),
+}
+_VALUES = {**_SCAN_VALUES, **_FINDING_VALUES}
 
 
 class ColumnsMismatchError(ValueError):
@@ -79,6 +85,14 @@ def check_columns(declared: Iterable[Column]) -> tuple[str, ...]:
 def finding_rows(scan: Scan, findings: Iterable[Finding]) -> list[Row]:
     """One row per finding, keys in the file's order and nothing else."""
     names = check_columns(columns())
-    extractors = [(name, _VALUES[name]) for name in names]
     at = scan.finished_at or utcnow()
-    return [{name: value(finding, scan, at) for name, value in extractors} for finding in findings]
+    constant = {name: value(scan, at) for name, value in _SCAN_VALUES.items()}
+    template = {name: constant.get(name) for name in names}  # keys in the file's order
+    extractors = [(name, _FINDING_VALUES[name]) for name in names if name in _FINDING_VALUES]
+    rows: list[Row] = []
+    for finding in findings:
+        row = template.copy()
+        for name, value in extractors:
+            row[name] = value(finding, at)
+        rows.append(row)
+    return rows
