@@ -139,8 +139,9 @@ param reportUrl string = ''
 @description('Send every stored scan\'s findings to the table AutoRenewGuard_CL of the app\'s Log Analytics workspace (sets LOGS_INGESTION_ENDPOINT and LOGS_DCR_IMMUTABLE_ID), with a Workbook.')
 param enableLogsExport bool = true
 
-@description('E-mail addresses of an hourly alert on a critical or high problem in the latest scan (an action group); empty: no alert. Needs enableLogsExport.')
-param alertEmails array = []
+@description('Comma-separated e-mail addresses of an hourly alert on a critical or high problem in the latest scan (an action group); empty: no alert. Needs enableLogsExport.')
+param alertEmails string = ''
+
 
 // ---- Scope of the scan ----
 
@@ -179,6 +180,8 @@ var tags = {
 // No lambdas (filter/map): checkov's Bicep parser cannot read them yet. Spaces are dropped; no trailing comma.
 var additionalScanSubscriptionList = replace(additionalScanSubscriptionIds, ' ', '')
 var additionalScanSubscriptions = empty(additionalScanSubscriptionList) ? [] : split(additionalScanSubscriptionList, ',')
+var alertEmailList = replace(alertEmails, ' ', '')
+var alertEmailAddresses = empty(alertEmailList) ? [] : split(alertEmailList, ',')
 var apiName = !empty(functionAppName) ? functionAppName : '${abbrs.webSitesFunctions}api-${resourceToken}'
 var deploymentContainerName = 'app-package-${take(resourceToken, 7)}'
 
@@ -279,7 +282,7 @@ module monitorExport 'app/monitor.bicep' = if (enableLogsExport) {
     tags: tags
     principalId: identity.outputs.principalId
     dataCollectionRuleName: '${abbrs.insightsDataCollectionRules}findings-${resourceToken}'
-    alertEmails: alertEmails
+    alertEmails: alertEmailAddresses
   }
 }
 

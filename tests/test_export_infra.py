@@ -79,7 +79,8 @@ def test_the_export_is_on_by_default_and_feeds_the_two_settings() -> None:
 
 
 def test_the_alert_and_its_action_group_exist_only_with_alert_emails() -> None:
-    assert MAIN["parameters"]["alertEmails"]["default"] == []
+    assert MAIN["parameters"]["alertEmails"]["default"] == ""  # comma-separated, so azd can set it (ALERT_EMAILS)
+    assert "alertEmailAddresses" in json.dumps(body(MAIN["modules"]["monitorExport"])["params"]["alertEmails"])
     for name in ("alert", "actionGroup"):
         condition = MONITOR["resources"][name]["config"]["condition"]
         assert condition["operator"]["type"] == "not", name

@@ -81,3 +81,21 @@ def test_a_wrong_column_or_a_typo_is_caught() -> None:
     assert "Severty" in found["wrong-column"]["diagnostics"][0]["message"]
     assert found["syntax"]["diagnostics"]
     assert found["table-name"]["diagnostics"]
+
+
+def documented_queries() -> dict[str, str]:
+    """Every ```kusto block of the README and docs/DEPLOY.md: people paste them, so they are checked too."""
+    found: dict[str, str] = {}
+    for doc in (ROOT / "README.md", ROOT / "docs" / "DEPLOY.md"):
+        blocks = re.findall(r"```kusto\n(.*?)```", doc.read_text(encoding="utf-8"), flags=re.DOTALL)
+        found.update({f"{doc.name}#{number}": block for number, block in enumerate(blocks, start=1)})
+    return found
+
+
+def test_the_sample_queries_of_the_docs_pass_too() -> None:
+    queries = documented_queries()
+    assert len(queries) >= 3, "README and DEPLOY give at least three sample queries"
+    for name, found in analyse(queries).items():
+        assert found["diagnostics"] == [], name
+        unknown = set(found["referenced"]) - COLUMNS - set(found["declared"])
+        assert not unknown, f"{name} names columns the table does not have: {sorted(unknown)}"
