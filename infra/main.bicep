@@ -134,6 +134,15 @@ param alertMaxItems int = 50
 @description('REPORT_URL: where the "open the report" button of each digest points (https, behind sign-in, never with ?code=); empty: no button.')
 param reportUrl string = ''
 
+// ---- Azure Monitor Logs (SPEC §7) ----
+
+@description('Send every stored scan\'s findings to the table AutoRenewGuard_CL of the app\'s Log Analytics workspace (sets LOGS_INGESTION_ENDPOINT and LOGS_DCR_IMMUTABLE_ID), with a Workbook.')
+param enableLogsExport bool = true
+
+@description('Comma-separated e-mail addresses of an hourly alert on a critical or high problem in the latest scan (an action group); empty: no alert. Needs enableLogsExport.')
+param alertEmails string = ''
+
+
 // ---- Scope of the scan ----
 
 @description('Comma-separated further subscription ids where the identity gets the same read roles (the deployer needs Owner or User Access Administrator there).')
@@ -171,6 +180,8 @@ var tags = {
 // No lambdas (filter/map): checkov's Bicep parser cannot read them yet. Spaces are dropped; no trailing comma.
 var additionalScanSubscriptionList = replace(additionalScanSubscriptionIds, ' ', '')
 var additionalScanSubscriptions = empty(additionalScanSubscriptionList) ? [] : split(additionalScanSubscriptionList, ',')
+var alertEmailList = replace(alertEmails, ' ', '')
+var alertEmailAddresses = empty(alertEmailList) ? [] : split(alertEmailList, ',')
 var apiName = !empty(functionAppName) ? functionAppName : '${abbrs.webSitesFunctions}api-${resourceToken}'
 var deploymentContainerName = 'app-package-${take(resourceToken, 7)}'
 
@@ -261,6 +272,20 @@ module additionalScanAccess 'app/scan-access.bicep' = [
   }
 ]
 
+// Findings in Azure Monitor Logs: table, data collection rule, its role for the app, Workbook, e-mail alert.
+module monitorExport 'app/monitor.bicep' = if (enableLogsExport) {
+  name: 'monitor-export'
+  scope: rg
+  params: {
+    logAnalyticsName: monitoring.outputs.logAnalyticsName
+    location: location
+    tags: tags
+    principalId: identity.outputs.principalId
+    dataCollectionRuleName: '${abbrs.insightsDataCollectionRules}findings-${resourceToken}'
+    alertEmails: alertEmailAddresses
+  }
+}
+
 module api 'app/api.bicep' = {
   name: 'api'
   scope: rg
@@ -295,12 +320,15 @@ module api 'app/api.bicep' = {
     alertRemindDays: alertRemindDays
     alertMaxItems: alertMaxItems
     reportUrl: reportUrl
+    logsIngestionEndpoint: enableLogsExport ? monitorExport.outputs.logsIngestionEndpoint : ''
+    logsDcrImmutableId: enableLogsExport ? monitorExport.outputs.dataCollectionRuleImmutableId : ''
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
   }
   // The roles exist before the app starts, so its first Key Vault reference and storage calls succeed.
   dependsOn: [
     rbac
+    monitorExport
   ]
 }
 

@@ -116,10 +116,18 @@ def _scan(args: argparse.Namespace, settings: Settings, out: IO[str], err: IO[st
             print(f"{PROG}: error: {exc} (or pass --no-store)", file=err)
             return EXIT_USAGE
 
+    exporter = None
+    if store is not None and settings.logs_export_configured:
+        from shared.export import LogsExporter  # noqa: PLC0415 - its SDK only when the export is configured
+
+        exporter = LogsExporter.from_settings(settings, clients.credential)
+
     progress = ProgressLine(err) if args.format == "table" and err.isatty() else None
     target = ScanTarget(subscription_ids=tuple(args.subscription), vault_names=tuple(args.vault))
     try:
-        outcome = run_scan(settings, clients, target=target, store=store, notify=notify, on_progress=progress)
+        outcome = run_scan(
+            settings, clients, target=target, store=store, notify=notify, on_progress=progress, exporter=exporter
+        )
     except ScanTargetError as exc:
         if progress:
             progress.clear()
@@ -127,6 +135,8 @@ def _scan(args: argparse.Namespace, settings: Settings, out: IO[str], err: IO[st
         return EXIT_USAGE
     finally:
         clients.close()
+        if exporter is not None:
+            exporter.close()
     if progress:
         progress.clear()
 
@@ -142,6 +152,8 @@ def _scan(args: argparse.Namespace, settings: Settings, out: IO[str], err: IO[st
             out.write(f"\nStored as scan {result.scan.id}.\n")
         elif args.no_store:
             out.write("\nNot stored (--no-store).\n")
+        if outcome.exported is not None and outcome.exported.sent:
+            out.write(f"Sent {outcome.exported.sent} row(s) to Azure Monitor Logs (AutoRenewGuard_CL).\n")
         if outcome.alerts_sent:
             out.write(f"Posted {outcome.alerts_sent} alert message(s) to the webhook.\n")
     out.flush()
@@ -149,6 +161,9 @@ def _scan(args: argparse.Namespace, settings: Settings, out: IO[str], err: IO[st
     if outcome.store_error:
         print(f"{PROG}: error: the scan was not stored: {outcome.store_error}", file=err)
         return EXIT_USAGE
+    if outcome.export_error:
+        # The exit code stays the scan's (SPEC §7): the findings are stored, only the copy in Logs is missing.
+        print(f"{PROG}: warning: {outcome.export_error}", file=err)
     if outcome.alert_error:
         print(f"{PROG}: warning: the alert was not delivered: {outcome.alert_error}", file=err)
     if alerts_off:

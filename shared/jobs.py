@@ -34,7 +34,14 @@ def timer_run(context: AppContext) -> RunOutcome:
     clients = context.clients
     store = context.store
     remediator = partial(apply_auto_remediation, settings, clients, store=store) if settings.auto_remediate else None
-    outcome = run_scan(settings, clients, store=store, notify=settings.has_webhooks, remediate=remediator)
+    outcome = run_scan(
+        settings,
+        clients,
+        store=store,
+        notify=settings.has_webhooks,
+        remediate=remediator,
+        exporter=context.exporter,
+    )
     if settings.alert_setting_error:
         # A bad alert setting stops only the alerts: the scan ran and is stored; say why nothing was posted.
         _record_alert_setting_error(outcome, store, settings.alert_setting_error)
@@ -66,6 +73,10 @@ def summary(outcome: RunOutcome) -> str:
         parts.append(f"{outcome.alerts_sent} alert message(s) sent")
     if outcome.alert_error:
         parts.append(f"alert failed ({outcome.alert_error})")
+    if outcome.exported is not None and outcome.exported.sent:
+        parts.append(f"{outcome.exported.sent} row(s) sent to Azure Monitor Logs")
+    if outcome.export_error:
+        parts.append(f"export failed ({outcome.export_error})")
     if outcome.remediations:
         applied = sum(1 for r in outcome.remediations if r.get("outcome") == "applied")
         parts.append(

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from shared.azure.clients import AzureClients
 from shared.settings import Settings
 from shared.store import FindingsStore
+
+if TYPE_CHECKING:
+    from shared.export import LogsExporter
 
 
 class AppContext:
@@ -24,6 +28,7 @@ class AppContext:
         self._settings: Settings | None = None
         self._clients: AzureClients | None = None
         self._store: FindingsStore | None = None
+        self._exporter: LogsExporter | None = None
 
     @property
     def settings(self) -> Settings:
@@ -50,9 +55,25 @@ class AppContext:
                 self._store = FindingsStore.from_settings(clients.settings, clients.credential)
             return self._store
 
+    @property
+    def exporter(self) -> LogsExporter | None:
+        """The Azure Monitor Logs exporter, or ``None`` when LOGS_* are not set (or bad: the run records why)."""
+        settings = self.settings
+        if not settings.logs_export_configured:
+            return None
+        clients = self.clients
+        with self._lock:
+            if self._exporter is None:
+                from shared.export import LogsExporter  # noqa: PLC0415 - its SDK only when the export is on
+
+                self._exporter = LogsExporter.from_settings(settings, clients.credential)
+            return self._exporter
+
     def reset(self) -> None:
         """Forget everything built so far: the next use reads the settings again."""
         with self._lock:
             if self._clients is not None:
                 self._clients.close()
-            self._settings, self._clients, self._store = None, None, None
+            if self._exporter is not None:
+                self._exporter.close()
+            self._settings, self._clients, self._store, self._exporter = None, None, None, None

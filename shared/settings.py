@@ -48,7 +48,16 @@ SETTING_NAMES: tuple[str, ...] = (
     "ALERT_REMIND_DAYS",
     "ALERT_MAX_ITEMS",
     "REPORT_URL",
+    "LOGS_INGESTION_ENDPOINT",
+    "LOGS_DCR_IMMUTABLE_ID",
+    "LOGS_STREAM_NAME",
 )
+DEFAULT_LOGS_STREAM_NAME = "Custom-AutoRenewGuardFindings"
+# A data collection rule's immutable id: "dcr-" and 32 hex digits (Microsoft.Insights/dataCollectionRules
+# properties.immutableId, e.g. "dcr-b74e0d383fc9415abaa584ec41adece3" in the REST spec's examples).
+_DCR_IMMUTABLE_ID = re.compile(r"^dcr-[0-9a-fA-F]{32}$")
+# Custom streams are "Custom-" and a name (letters, digits, '_' and '-').
+_STREAM_NAME = re.compile(r"^Custom-[A-Za-z0-9_\-]{1,200}$")
 KEYVAULT_REFERENCE_PREFIX = "@microsoft.keyvault("
 _ROUTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
@@ -115,6 +124,17 @@ class Settings:
     # Why the alerts are off although a webhook is configured: an unresolved Key Vault reference (always),
     # or, when read with ``strict_alerts=False`` (the Functions app), any bad alert setting.
     alert_setting_error: str | None = None
+    # SPEC §7: the export to Azure Monitor Logs, on when both the endpoint and the rule's id are set.
+    logs_ingestion_endpoint: str | None = None
+    logs_dcr_immutable_id: str | None = None
+    logs_stream_name: str = DEFAULT_LOGS_STREAM_NAME
+    # Why the export is off although configured (``strict_alerts=False``, the Functions app): a bad LOGS_*
+    # setting stops only the export, never the scan, the store or the alerts.
+    logs_setting_error: str | None = None
+
+    @property
+    def logs_export_configured(self) -> bool:
+        return bool(self.logs_ingestion_endpoint and self.logs_dcr_immutable_id)
 
     @property
     def has_webhooks(self) -> bool:
@@ -162,6 +182,7 @@ class Settings:
             storage_connection_setting=connection_setting,
             table_endpoint=_optional_url("FINDINGS_TABLE_ENDPOINT", get("FINDINGS_TABLE_ENDPOINT")),
             **_alert_settings(get, strict=strict_alerts),
+            **_logs_settings(get, strict=strict_alerts),
             expiry_warning_days=_integer("EXPIRY_WARNING_DAYS", get("EXPIRY_WARNING_DAYS"), 30, 0, 3650),
             exempt_tags=_exempt_tags(get("EXEMPT_TAGS") if "EXEMPT_TAGS" in env else DEFAULT_EXEMPT_TAGS),
             scan_schedule=_ncrontab(get("SCAN_SCHEDULE") or DEFAULT_SCAN_SCHEDULE),
@@ -200,6 +221,35 @@ def _alert_settings(get: Callable[[str], str | None], *, strict: bool) -> dict[s
             "Secrets User on its vault) and that the secret exists; the scan and the HTTP API are unaffected."
         )
     return values
+
+
+def _logs_settings(get: Callable[[str], str | None], *, strict: bool) -> dict[str, Any]:
+    """The LOGS_* settings of SPEC §7, or none of them with the reason in ``logs_setting_error``."""
+    try:
+        endpoint = _optional_url("LOGS_INGESTION_ENDPOINT", get("LOGS_INGESTION_ENDPOINT"))
+        rule_id = get("LOGS_DCR_IMMUTABLE_ID")
+        if rule_id is not None and not _DCR_IMMUTABLE_ID.match(rule_id):
+            raise SettingsError(
+                "LOGS_DCR_IMMUTABLE_ID",
+                f"must be a data collection rule's immutable id (dcr- and 32 hex digits), got {rule_id!r}",
+            )
+        stream = get("LOGS_STREAM_NAME") or DEFAULT_LOGS_STREAM_NAME
+        if not _STREAM_NAME.match(stream):
+            raise SettingsError("LOGS_STREAM_NAME", f"must be a custom stream name (Custom-...), got {stream!r}")
+        if bool(endpoint) != bool(rule_id):
+            given, missing = (
+                ("LOGS_INGESTION_ENDPOINT", "LOGS_DCR_IMMUTABLE_ID")
+                if endpoint
+                else ("LOGS_DCR_IMMUTABLE_ID", "LOGS_INGESTION_ENDPOINT")
+            )
+            raise SettingsError(
+                missing, f"is needed too: {given} is set, and the export to Azure Monitor Logs needs both"
+            )
+    except SettingsError as exc:
+        if strict:
+            raise
+        return {"logs_setting_error": f"{exc} The export to Azure Monitor Logs is off until it is fixed."}
+    return {"logs_ingestion_endpoint": endpoint, "logs_dcr_immutable_id": rule_id, "logs_stream_name": stream}
 
 
 def _subscription_ids(value: str | None) -> tuple[str, ...]:

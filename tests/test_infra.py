@@ -37,6 +37,7 @@ NOT_SET_IN_AZURE = {
     "FINDINGS_STORAGE_CONNECTION": "a shared-key connection string; Azure uses FINDINGS_TABLE_ENDPOINT instead",
     "AzureWebJobsStorage": "the host connects with the identity-based AzureWebJobsStorage__* settings instead",
     "KEYVAULT_VERIFY_CHALLENGE_RESOURCE": "false only for local Key Vault emulators; the default suits Azure",
+    "LOGS_STREAM_NAME": "the app's default is the stream monitor.bicep declares",
 }
 
 # Settings for the Functions host, the Application Insights agent and azure-identity, not read by shared/settings.py.
@@ -330,6 +331,7 @@ def test_least_privilege_grants() -> None:
         conditions[role] = block["config"].get("condition")
     assert grants == {
         "scan-access.bicep": {"Reader", "Key Vault Reader", "Key Vault Certificates Officer"},
+        "monitor.bicep": {"Monitoring Metrics Publisher"},
         "rbac.bicep": {
             "Storage Blob Data Owner",
             "Storage Table Data Contributor",

@@ -38,6 +38,10 @@ param alertRouteTag string
 param alertRemindDays int
 param alertMaxItems int
 param reportUrl string
+@description('LOGS_INGESTION_ENDPOINT: the data collection rule\'s logs ingestion endpoint; empty: no export.')
+param logsIngestionEndpoint string = ''
+@description('LOGS_DCR_IMMUTABLE_ID: the data collection rule\'s immutable id.')
+param logsDcrImmutableId string = ''
 
 @allowed([2048, 4096])
 param instanceMemoryMB int = 2048
@@ -141,6 +145,9 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'SCAN_VAULT_CONCURRENCY', value: string(scanVaultConcurrency) }
         { name: 'SCAN_REQUESTS_PER_VAULT', value: string(scanRequestsPerVault) }
         { name: 'MAX_AUTO_REMEDIATIONS', value: string(maxAutoRemediations) }
+        // Findings in Azure Monitor Logs (monitor.bicep); the stream name is the app's default.
+        { name: 'LOGS_INGESTION_ENDPOINT', value: logsIngestionEndpoint }
+        { name: 'LOGS_DCR_IMMUTABLE_ID', value: logsDcrImmutableId }
       ]
     }
   }

@@ -36,3 +36,4 @@ output applicationInsightsName string = applicationInsights.name
 output applicationInsightsId string = applicationInsights.id
 output connectionString string = applicationInsights.properties.ConnectionString
 output logAnalyticsId string = logAnalytics.id
+output logAnalyticsName string = logAnalytics.name

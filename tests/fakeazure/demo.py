@@ -4,21 +4,25 @@ Starts the fake Azure (Key Vault, Resource Manager and a managed-identity endpoi
 with ``sample_estate.json`` and Azurite as the findings store, then runs ``python -m shared scan``
 unchanged in a child process pointed at them. Extra arguments go to the scan, e.g.
 ``make demo ARGS="--format json"``. Afterwards it writes the HTML report of the stored scan to
-``.demo/report.html``.
+``.demo/report.html``. A fake Logs Ingestion endpoint stands in for Azure Monitor Logs (``LOGS_*`` set),
+so the stored scan is also exported, and the demo says how many rows arrived.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 from shared.api import get_report
+from shared.export.columns import COLUMNS_FILE
 from shared.store import FindingsStore, StoreError
 from tests.azurite import AzuriteNotInstalled, start_azurite
 from tests.fakeazure import FakeAzure, sample_estate
+from tests.fakeazure.ingestion import FakeLogsIngestion
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / ".demo"
@@ -46,12 +50,19 @@ def main(argv: list[str]) -> int:
         env = {k: v for k, v in os.environ.items() if not k.upper().startswith(("AZURE_", "MSI_", "IDENTITY_"))}
         env.update(azure.env)
         env["FINDINGS_STORAGE_CONNECTION"] = azurite.connection_string
+        logs = stack.enter_context(FakeLogsIngestion(json.loads(COLUMNS_FILE.read_text(encoding="utf-8"))))
+        env["LOGS_INGESTION_ENDPOINT"] = logs.endpoint
+        env["LOGS_DCR_IMMUTABLE_ID"] = logs.rule_id
         env.setdefault("PYTHONPATH", str(ROOT))
         command = [sys.executable, "-m", "shared", "scan", *argv]
         say(f"\n$ python -m shared scan {' '.join(argv)}".rstrip() + "\n")
         code = subprocess.run(command, cwd=ROOT, env=env, check=False).returncode
         if "--no-store" not in argv:
             _write_report(azurite.connection_string)
+            say(
+                f"\nAzure Monitor Logs (a local fake of the Logs Ingestion endpoint) received {len(logs.rows)} rows "
+                f"for table AutoRenewGuard_CL in {len(logs.batches)} request(s)."
+            )
         say(f"\n{EXPLAIN.get(code, f'exit code {code}.')}")
         say("Try: make demo ARGS='--format json'   or   make demo ARGS='--vault payments-prod-kv'")
     # A non-compliant estate is the demo working; only usage errors fail `make demo`.
