@@ -94,6 +94,17 @@ def untrusted_vault_host(vault_uri: str) -> ReadError | None:
     return None
 
 
+def vault_name_from_host(host: str | None) -> str | None:
+    """A vault's name from a reference's host, only when that host is ``<name>.<suffix>`` for a Key Vault
+    DNS suffix: ``pay-kv.attacker.example`` names no vault, so it matches no vault and no alert route."""
+    host = (host or "").lower().rstrip(".")
+    for suffix in KEYVAULT_DNS_SUFFIXES:
+        name = host.removesuffix("." + suffix)
+        if name != host and name and "." not in name:
+            return name
+    return None
+
+
 _unchecked_warning = threading.Lock()
 _unchecked_warned = threading.Event()
 
