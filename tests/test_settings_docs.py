@@ -120,3 +120,9 @@ def test_the_minimum_azd_version_is_named_and_declared() -> None:
     version = declared.group(1)
     assert f"{version} or newer" in README
     assert f"{version} or newer" in (ROOT / "docs" / "DEPLOY.md").read_text(encoding="utf-8")
+
+
+def test_the_readme_performance_table_carries_the_benchmarks_caveats() -> None:
+    section = README.split("\n## Performance\n", 1)[1].split("\n## ", 1)[0]
+    for caveat in ("docs/BENCHMARKS.md", "2-core", "same two cores", "alternating runs", "fake", "not re-measured"):
+        assert caveat in section, f"README's Performance section should say: {caveat}"
