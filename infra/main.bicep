@@ -54,7 +54,7 @@ param environmentName string
 })
 param location string
 
-// ---- App settings of SPEC §4 (each default is the app's own default) ----
+// ---- App settings of README's Settings table (each default is the app's own default) ----
 
 @description('AZURE_SUBSCRIPTION_IDS: comma-separated subscription ids to scan; empty scans every subscription the identity can read.')
 param subscriptionIds string = ''

@@ -250,4 +250,4 @@ def test_malformed_items_of_every_type_are_skipped_or_named_never_a_crash(junk: 
 def test_an_id_in_an_answer_never_sends_a_request_elsewhere(read: Any, hostile_id: str) -> None:
     result = read([front_door("evil", front_door_secret("s", "web-kv", "web-tls"), id=hostile_id)])
     assert [f.resource_type for f in result.failures] == ["Microsoft.Cdn/profiles/secrets"]
-    assert "is not a resource path" in result.failures[0].error.message
+    assert "is not a Resource Manager path" in result.failures[0].error.message

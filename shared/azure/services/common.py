@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 from azure.core.exceptions import DecodeError, HttpResponseError
 from azure.core.rest import HttpRequest
 
-from shared.azure.keyvault import read_error
+from shared.azure import arm
+from shared.azure.keyvault import read_error, vault_name_from_host
 from shared.models import Binding, ReadError, parse_time
 from shared.text import clean_text
 
@@ -65,7 +66,6 @@ def list_items(client: Any, url: str) -> Iterator[Mapping[str, Any]]:
     """Every item of a Resource Manager list, following ``nextLink`` on the same host only. The one list
     loop of every service reader."""
     request = HttpRequest("GET", url, headers=_JSON)
-    first_host: str | None = None
     for _ in range(_MAX_PAGES):
         response = client.send_request(request)
         if response.status_code != 200:
@@ -76,17 +76,13 @@ def list_items(client: Any, url: str) -> Iterator[Mapping[str, Any]]:
             raise DecodeError("the response body is not valid JSON", response=response) from exc
         if not isinstance(page, Mapping) or not isinstance(page.get("value", []), list):
             raise ValueError("the list response has no 'value' array")
-        if first_host is None:
-            first_host = urlsplit(response.request.url).netloc.lower()
         for item in page.get("value") or []:
             if isinstance(item, Mapping):
                 yield item
-        next_link = page.get("nextLink")
-        if not next_link:
+        if not page.get("nextLink"):
             return
-        if not isinstance(next_link, str) or urlsplit(next_link).netloc.lower() != first_host:
-            raise ValueError("the list's nextLink points at another host than Resource Manager")
-        request = HttpRequest("GET", next_link, headers=_JSON)
+        # The answer came from ARM_ENDPOINT (the clients' ArmHostGuard): its next page must stay there.
+        request = HttpRequest("GET", arm.next_link(page["nextLink"], response.request.url), headers=_JSON)
     raise ValueError(f"the list did not end after {_MAX_PAGES} pages")
 
 
@@ -99,16 +95,8 @@ def list_children(client: Any, parent_id: str, child: str, api_version: str) -> 
 
 
 def resource_path(resource_id: str) -> str:
-    path = resource_id.strip().rstrip("/")
-    segments = path.split("/")
-    if (
-        not path.lower().startswith("/subscriptions/")
-        or any(c in path for c in "?#\\%")
-        or any(not c.isprintable() or c.isspace() for c in path)
-        or any(segment in ("", ".", "..") for segment in segments[1:])
-    ):
-        raise ValueError(f"the resource id {shown(resource_id)} read from Resource Manager is not a resource path")
-    return path
+    """A parent id read from an answer as the path below ARM_ENDPOINT it must be (shared.azure.arm)."""
+    return arm.resource_path(resource_id, "resource id read from Resource Manager")
 
 
 # --- mapping JSON into bindings --------------------------------------------------------------------------------
@@ -180,7 +168,7 @@ def from_secret_uri(where: Service, binding: str | None, secret_id: Any, **serve
         binding=binding,
         reference=clean_text(secret_id),
         vault_uri=vault_uri,
-        vault_name=host.split(".")[0] or None,
+        vault_name=vault_name_from_host(host),  # never from another host: no vault, no route (SPEC §6)
         certificate_name=secret,
         version=version,
         **served,
