@@ -119,7 +119,8 @@ class LogsExporter:
                 f"{outcome.failed} of {outcome.rows} rows: {'; '.join(reasons)}. The findings are stored; the next "
                 "scan exports its own rows."
             )
-            log.error("%s", outcome.error)
+            # A warning: the store holds everything, and the command line says it once itself (stderr).
+            log.warning("%s", outcome.error)
         else:
             log.info("Sent %d rows to %s in %d request(s)", outcome.sent, TABLE_NAME, outcome.requests)
         return outcome
