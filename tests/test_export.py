@@ -24,7 +24,7 @@ from shared.models import Finding, Scan, ScanResult, ScanStatus, Severity, Statu
 from shared.run import run_scan
 from shared.settings import Settings, SettingsError
 from shared.store import FindingsStore
-from tests.fakeazure import cert, estate, subscription, vault
+from tests.fakeazure import cert, estate, fault, firewall_fault, subscription, vault
 from tests.fakeazure.ingestion import DEFAULT_RULE_ID, FakeLogsIngestion
 from tests.sample_results import SCAN_TIME, sample_result
 
@@ -42,6 +42,7 @@ def small_estate() -> dict[str, Any]:
                 cert("www", "Self", [("AutoRenew", {"lifetime_percentage": 80})]),
                 cert("legacy", "Unknown", [], expires_in_days=3),
             ),
+            vault("walled-kv", cert("x"), fault={"list": firewall_fault()}),  # a vault-only not_assessed row
         )
     )
 
@@ -205,6 +206,9 @@ def test_a_stored_scan_arrives_as_one_row_per_finding(
     expected = sorted((f.rule_id, f.vault_name, f.certificate_name, f.status.value) for f in findings)
     assert sent == expected
     assert all(b.content_encoding == "gzip" for b in fake_ingestion.batches)
+    walled = [r for r in rows if r["VaultName"] == "walled-kv"]
+    assert walled
+    assert all(r["Status"] == "not_assessed" and r["CertificateName"] is None for r in walled)
     latest = findings_store.latest()
     assert latest is not None
     assert latest.scan.problems == []
@@ -233,6 +237,16 @@ def test_a_token_for_another_audience_is_refused_and_named(fake_azure, fake_inge
     assert outcome.error
     assert "401 InvalidToken" in outcome.error
     assert "Monitoring Metrics Publisher" in outcome.error
+
+
+def test_no_token_is_named_as_the_identitys_problem(fake_azure, fake_ingestion: FakeLogsIngestion) -> None:
+    azure = fake_azure(small_estate())
+    azure.set_estate_fault("token", fault(500, "InternalServerError"))
+    outcome = exporter(fake_ingestion).export(sample_result())
+    assert outcome.sent == 0
+    assert outcome.error is not None
+    assert "could not get a token for Azure Monitor" in outcome.error
+    assert fake_ingestion.batches == []
 
 
 def test_a_body_over_one_megabyte_is_refused(fake_azure, fake_ingestion: FakeLogsIngestion) -> None:

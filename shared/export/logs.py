@@ -22,7 +22,7 @@ from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, 
 from azure.monitor.ingestion import LogsIngestionClient, LogsUploadError
 
 from shared.export.columns import columns
-from shared.export.rows import ColumnsMismatchError, finding_rows
+from shared.export.rows import finding_rows
 from shared.models import ScanResult
 from shared.settings import Settings
 from shared.text import SINGLE_LINE_LOGS, single_line
@@ -89,7 +89,7 @@ class LogsExporter:
         outcome = ExportOutcome()
         try:
             rows = finding_rows(result.scan, result.findings)
-        except (ColumnsMismatchError, ValueError) as exc:
+        except ValueError as exc:  # ColumnsMismatchError or an unreadable columns file: a packaging bug
             outcome.rows = len(result.findings)
             outcome.failed = outcome.rows
             outcome.error = f"The export to Azure Monitor Logs did not run: {exc}"
@@ -115,11 +115,12 @@ class LogsExporter:
             reasons = list(dict.fromkeys(self.describe(f.error) for f in failed))
             outcome.failures = reasons
             outcome.error = (
-                f"The export to Azure Monitor Logs ({self.host}, stream {self.stream_name}) lost {outcome.failed} "
-                f"of {outcome.rows} rows: {'; '.join(reasons)}. The findings are stored; the next scan exports "
-                "its own rows."
+                f"The export to Azure Monitor Logs ({self.host}, stream {self.stream_name}) could not send "
+                f"{outcome.failed} of {outcome.rows} rows: {'; '.join(reasons)}. The findings are stored; the next "
+                "scan exports its own rows."
             )
-            log.error("%s", outcome.error)
+            # A warning: the store holds everything, and the command line says it once itself (stderr).
+            log.warning("%s", outcome.error)
         else:
             log.info("Sent %d rows to %s in %d request(s)", outcome.sent, TABLE_NAME, outcome.requests)
         return outcome
