@@ -134,7 +134,7 @@ param alertMaxItems int = 50
 @description('REPORT_URL: where the "open the report" button of each digest points (https, behind sign-in, never with ?code=); empty: no button.')
 param reportUrl string = ''
 
-// ---- Azure Monitor Logs (SPEC §7) ----
+// ---- Azure Monitor Logs ----
 
 @description('Send every stored scan\'s findings to the table AutoRenewGuard_CL of the app\'s Log Analytics workspace (sets LOGS_INGESTION_ENDPOINT and LOGS_DCR_IMMUTABLE_ID), with a Workbook.')
 param enableLogsExport bool = true

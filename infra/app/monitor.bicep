@@ -1,4 +1,4 @@
-// Findings in Azure Monitor Logs (SPEC §7): the custom table, the data collection rule the app sends to, the
+// Findings in Azure Monitor Logs: the custom table, the data collection rule the app sends to, the
 // role that lets it send, a Workbook and, when alertEmails is not empty, an hourly alert that e-mails them.
 // The row's columns come from ../monitor/findings-columns.json, the file the app reads too; every KQL query
 // comes from ../monitor/queries/*.kql, the files tests/test_kql.py checks with Microsoft's language service.

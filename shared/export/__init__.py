@@ -1,4 +1,4 @@
-"""Where a stored scan goes next: Azure Monitor Logs (SPEC §7).
+"""Where a stored scan goes next: Azure Monitor Logs.
 
 The exporter is the next reader of a stored scan, like the alerts: it takes the scan in hand and sends
 one row per finding to the table ``AutoRenewGuard_CL`` through the Logs Ingestion API, so platform teams

@@ -1,4 +1,4 @@
-"""The rules of SPEC §2 as pure functions: records in, findings out, no I/O and no SDK types.
+"""The rules as pure functions: records in, findings out, no I/O and no SDK types.
 
 One module per rule, plus what they share:
 
