@@ -128,10 +128,16 @@ def parse_url(
     try:
         parts = urlsplit(value)
         host = parts.hostname
+    except ValueError:
+        # urlsplit's own words ("Invalid IPv6 URL", "'::zz' does not appear to be an IPv6 address") may
+        # quote the value: say what is wrong in our words.
+        raise refuse(
+            f"is not a valid URL: its host has an unbalanced '[' or is not an IPv6 address ({wanted} URL expected)"
+        ) from None
+    try:
         port = parts.port
     except ValueError:
-        # urlsplit's own words ("Invalid IPv6 URL", "Port out of range 0-65535") may quote the value.
-        raise refuse(f"is not a valid URL: check the host's brackets and the port; it must be {wanted} URL") from None
+        raise refuse("is not a valid URL: its port is not a number from 1 to 65535") from None
     if parts.scheme.lower() not in schemes or not host:
         raise refuse(f"must be {wanted} URL")
     if not _HOST.match(host):
@@ -371,7 +377,7 @@ def _alert_routes(value: str | None) -> tuple[AlertRoute, ...]:
             routes[name.lower()] = AlertRoute(name=name, url=_webhook_url(url.strip(), "ALERT_ROUTES") or "")
         except SettingsError as exc:
             problem = str(exc).removeprefix("Setting ALERT_ROUTES: ")
-            raise SettingsError("ALERT_ROUTES", f"the route {name!r}'s URL {problem}") from None
+            raise SettingsError("ALERT_ROUTES", f"the URL of the route {name!r} {problem}") from None
         if not routes[name.lower()].url:
             raise SettingsError("ALERT_ROUTES", f"the route {name!r} has no URL")
     return tuple(routes.values())
