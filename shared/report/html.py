@@ -20,6 +20,7 @@ resource id.
 from __future__ import annotations
 
 import html
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -224,6 +225,34 @@ def _vault(key: str, findings: list[Finding]) -> _Vault:
 class _Left:
     tone: str  # past, soon (within 30 days), later
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """What a finding's row says beyond its own fields, computed in one call: a page of 20,000 findings
+    would otherwise make a dozen template-to-Python calls per row."""
+
+    expires_iso: str
+    expires_title: str
+    expires_date: str
+    left: _Left | None  # how far the expiry is; None when there is no expiry date
+    action: LifetimeAction | None
+    trigger: str
+    vault_href: str
+
+
+def _row(finding: Finding, scan_time: datetime, portal: str | None) -> _Row:
+    expires = finding.expires_on
+    action = _lifetime_action(finding)
+    return _Row(
+        expires_iso=_iso(expires) if expires else "",
+        expires_title=_time(expires) if expires else "",
+        expires_date=_time(expires, date_only=True) if expires else "",
+        left=_expiry(finding, scan_time),
+        action=action,
+        trigger=action.describe_trigger() if action else "",
+        vault_href=_vault_href(portal, finding.vault_id),
+    )
 
 
 def _expiry(finding: Finding, scan_time: datetime) -> _Left | None:
@@ -434,6 +463,9 @@ def _service_name(finding: Finding) -> str:
 # --- small helpers -----------------------------------------------------------------------------------------
 
 
+_SPECIAL = re.compile("[&<>\"']")
+
+
 def _finalize(value: object) -> object:
     """Every ``{{ value }}`` passes here: text from the estate is cleaned (a lone surrogate cannot be sent
     as UTF-8, a U+202E would reverse the rest of its line) and escaped for element text and attribute values
@@ -442,7 +474,10 @@ def _finalize(value: object) -> object:
     filter or a template could bring past this function."""
     if isinstance(value, Markup):
         return value
-    return Markup(html.escape(clean_text(str(value)), quote=True))  # noqa: S704 - escaped right here
+    text = clean_text(value if isinstance(value, str) else str(value))
+    if _SPECIAL.search(text) is None:  # most names and numbers: autoescape has nothing to change either
+        return text
+    return Markup(html.escape(text, quote=True))  # noqa: S704 - escaped right here
 
 
 def _vault_key(finding: Finding) -> str:
@@ -520,8 +555,7 @@ _ENVIRONMENT.globals.update(
         "plural": plural,
         "when": _time,
         "iso": _iso,
-        "expiry": _expiry,
-        "lifetime_action": _lifetime_action,
+        "row": _row,
         "service_kind": _service_kind,
         "service_name": _service_name,
         "vault_href": _vault_href,
