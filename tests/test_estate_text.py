@@ -133,3 +133,23 @@ def test_the_command_lines_log_keeps_every_record_on_one_line() -> None:
         root.handlers[:] = handlers
         root.setLevel(level)
     assert stream.getvalue().splitlines() == ["ERROR shared.somewhere.new: Could not read kv ERROR shared.scan: forged"]
+
+
+def test_every_module_logger_of_the_app_keeps_estate_text_on_one_line() -> None:
+    """In the Functions host the worker owns the handlers, so the filter must sit on each module's own
+    logger: a vault or service name with a newline must not forge a log line from any module."""
+    import importlib
+    import pkgutil
+
+    import shared
+    from shared.text import SINGLE_LINE_LOGS
+
+    unfiltered = []
+    for info in pkgutil.walk_packages(shared.__path__, "shared."):
+        if info.name.endswith("__main__"):
+            continue  # running it is the command line
+        module = importlib.import_module(info.name)
+        log = getattr(module, "log", None)
+        if isinstance(log, logging.Logger) and info.name != "shared.cli" and SINGLE_LINE_LOGS not in log.filters:
+            unfiltered.append(info.name)
+    assert unfiltered == []

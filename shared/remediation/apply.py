@@ -40,6 +40,7 @@ from shared.remediation.plan import (
     judge_live,
 )
 from shared.rules import unexplained_actions
+from shared.text import SINGLE_LINE_LOGS
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from shared.store import FindingsStore
 
 log = logging.getLogger(__name__)
+log.addFilter(SINGLE_LINE_LOGS)  # estate text in log arguments cannot forge a line
 
 KEYVAULT_SCOPE = "https://vault.azure.net/.default"
 

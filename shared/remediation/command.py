@@ -41,12 +41,14 @@ from shared.remediation.plan import (
 )
 from shared.remediation.report import plan_document, render_plan
 from shared.settings import Settings
+from shared.text import SINGLE_LINE_LOGS
 
 if TYPE_CHECKING:
     from shared.azure.clients import AzureClients
     from shared.store import FindingsStore
 
 log = logging.getLogger(__name__)
+log.addFilter(SINGLE_LINE_LOGS)  # estate text in log arguments cannot forge a line
 
 
 def exit_code(plan: Plan) -> int:

@@ -19,9 +19,10 @@ from azure.core.rest import HttpRequest
 from shared.azure import arm
 from shared.azure.keyvault import read_error, vault_name_from_host
 from shared.models import Binding, ReadError, parse_time
-from shared.text import clean_text
+from shared.text import SINGLE_LINE_LOGS, clean_text
 
 log = logging.getLogger("shared.azure.services")
+log.addFilter(SINGLE_LINE_LOGS)  # estate text in log arguments cannot forge a line
 
 _MAX_PAGES = 1000
 _JSON = {"Accept": "application/json"}
