@@ -50,6 +50,7 @@ URL_SETTINGS = (
     "ALERT_WEBHOOK_URL",
     "ALERT_ROUTES",
     "REPORT_URL",
+    "LOGS_INGESTION_ENDPOINT",
 )
 
 
@@ -97,7 +98,7 @@ def small_estate() -> dict[str, Any]:
 @pytest.fixture
 def app_env(fake_azure, app_store_connection: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     azure = fake_azure(small_estate())
-    for name in ("ALERT_WEBHOOK_URL", "ALERT_ROUTES", "REPORT_URL", "AUTO_REMEDIATE"):
+    for name in ("ALERT_WEBHOOK_URL", "ALERT_ROUTES", "REPORT_URL", "AUTO_REMEDIATE", "LOGS_INGESTION_ENDPOINT"):
         monkeypatch.delenv(name, raising=False)
     function_app.context.reset()
     yield azure
@@ -160,3 +161,19 @@ def test_a_malformed_setting_every_function_needs_is_a_json_configuration_error(
     assert error["message"].startswith(f"Setting {name}: ")
     assert "SECRET" not in error["message"]
     assert KEY not in error["message"]
+
+
+@pytest.mark.parametrize("url", MALFORMED.values(), ids=MALFORMED.keys())
+def test_a_malformed_logs_ingestion_endpoint_stops_only_the_export(app_env, monkeypatch, url: str) -> None:
+    monkeypatch.setenv("LOGS_INGESTION_ENDPOINT", url)
+    monkeypatch.setenv("LOGS_DCR_IMMUTABLE_ID", "dcr-" + "0" * 32)
+    function_app.context.reset()
+
+    run_timer()  # the scan runs and is stored; only the export to Azure Monitor Logs is off
+
+    findings = http("get_findings", "/api/findings")
+    assert findings.status_code == 200
+    document = json.loads(findings.get_body())
+    assert document["findings"], "the scan's findings are served"
+    assert any(p.startswith("Setting LOGS_INGESTION_ENDPOINT: ") for p in document["scan"]["problems"])
+    assert "SECRET" not in findings.get_body().decode()
