@@ -134,6 +134,27 @@ param alertMaxItems int = 50
 @description('REPORT_URL: where the "open the report" button of each digest points (https, behind sign-in, never with ?code=); empty: no button.')
 param reportUrl string = ''
 
+// ---- ServedCertificate: TLS handshakes with the services' hostnames ----
+
+@description('PROBE_ENDPOINTS: handshake with every hostname the scanned services serve a Key Vault certificate on (needs outbound 443 to them).')
+param probeEndpoints bool = true
+
+@minValue(1)
+@maxValue(120)
+@description('PROBE_TIMEOUT_SECONDS: per address, resolve, connect and handshake together.')
+param probeTimeoutSeconds int = 10
+
+@minValue(1)
+@maxValue(512)
+@description('PROBE_CONCURRENCY: handshakes in flight.')
+param probeConcurrency int = 32
+
+@description('PROBE_CONNECT_TO: HOST:PORT:CONNECT_HOST:CONNECT_PORT pairs, comma-separated (curl --connect-to), for split-horizon DNS and private frontends.')
+param probeConnectTo string = ''
+
+@description('Resource id of a subnet (delegated to Microsoft.App/environments) for Flex Consumption VNet integration, so the probe reaches private frontends; empty: no VNet integration.')
+param vnetSubnetId string = ''
+
 // ---- Scope of the scan ----
 
 @description('Comma-separated further subscription ids where the identity gets the same read roles (the deployer needs Owner or User Access Administrator there).')
@@ -295,6 +316,11 @@ module api 'app/api.bicep' = {
     alertRemindDays: alertRemindDays
     alertMaxItems: alertMaxItems
     reportUrl: reportUrl
+    probeEndpoints: probeEndpoints
+    probeTimeoutSeconds: probeTimeoutSeconds
+    probeConcurrency: probeConcurrency
+    probeConnectTo: probeConnectTo
+    vnetSubnetId: vnetSubnetId
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
   }
