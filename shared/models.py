@@ -458,3 +458,45 @@ class CertificateVersion:
     enabled: bool | None = None
     # The CA named as its X.509 issuer when that is not its own subject (None: self-issued, or no cer).
     issued_by_ca: str | None = None
+
+
+# --- ServedCertificate (SPEC §2): what clients are actually served ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ServedLeaf:
+    """The leaf certificate one address sent in its TLS handshake: its SHA-1 thumbprint (upper-case hex,
+    as App Service shows thumbprints and ``x5t_to_hex`` gives Key Vault's), and what ``cryptography`` read
+    from it (``None`` when the DER did not parse: the thumbprint still identifies it)."""
+
+    thumbprint: str
+    subject: str | None = None
+    issuer: str | None = None
+    not_after: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AddressProbe:
+    """One address of a hostname: the leaf it served, or why no handshake completed (``error``)."""
+
+    address: str
+    leaf: ServedLeaf | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HostProbe:
+    """What a TLS handshake with every address of one hostname gave.
+
+    ``error`` set means no address was tried (the name did not resolve, or it was refused: control
+    characters, not a valid IDN); ``wildcard`` means there is no single name to connect to. ``sni`` is the
+    name sent (punycode for an IDN), ``via`` the ``PROBE_CONNECT_TO`` target when one mapped the name, and
+    ``addresses_skipped`` how many resolved addresses were left out by the per-name cap."""
+
+    hostname: str
+    sni: str | None = None
+    addresses: tuple[AddressProbe, ...] = ()
+    error: str | None = None
+    wildcard: bool = False
+    via: str | None = None
+    addresses_skipped: int = 0
