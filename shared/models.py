@@ -344,6 +344,8 @@ class Scan:
     subscriptions: list[str] = field(default_factory=list)
     vault_count: int = 0
     certificate_count: int = 0
+    # ServedCertificate's TLS probe: "on", or "off" when PROBE_ENDPOINTS=false (SPEC §2); None: not recorded.
+    probing: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -356,6 +358,7 @@ class Scan:
             "subscriptions": list(self.subscriptions),
             "vault_count": self.vault_count,
             "certificate_count": self.certificate_count,
+            "probing": self.probing,
         }
 
     @classmethod
@@ -373,6 +376,7 @@ class Scan:
             subscriptions=list(data.get("subscriptions") or []),
             vault_count=int(data.get("vault_count") or 0),
             certificate_count=int(data.get("certificate_count") or 0),
+            probing=data.get("probing") if data.get("probing") in ("on", "off") else None,
         )
 
 

@@ -97,8 +97,6 @@ def _client_context() -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    context.minimum_version = ssl.TLSVersion.TLSv1  # old frontends still serve clients: read them too
-    context.set_ciphers("DEFAULT:@SECLEVEL=0")
     return context
 
 
@@ -170,7 +168,7 @@ async def _handshake(
     except ssl.SSLError as exc:
         return AddressProbe(shown, error=f"the TLS handshake failed ({_ssl_error(exc)})")
     except ConnectionRefusedError:
-        return AddressProbe(shown, error="connection refused on port 443")
+        return AddressProbe(shown, error="connection refused")
     except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, EOFError):
         return AddressProbe(shown, error="the server closed the connection during the TLS handshake")
     except OSError as exc:

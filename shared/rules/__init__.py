@@ -9,6 +9,9 @@ One module per rule, plus what they share:
   :func:`renewal_looks_stuck`);
 - ``binding``: CertificateBinding, whether each service that references a certificate picks up its
   renewals (:func:`check_binding` over a :class:`BindingTarget`);
+- ``served``: ServedCertificate, whether what a hostname's addresses serve is the referenced certificate's
+  current version (:func:`check_served` over a :class:`ServedTarget`), judged after the service's
+  propagation window (``propagation``: one table by resource type, :func:`propagation_window`);
 - ``unassessed``: the ``not_assessed`` findings for a vault, subscription or service type that could not be
   read, and :func:`error_hint`, what to do about a service's error code;
 - ``findings``: :class:`RuleOptions` and the one builder of a certificate's finding.
@@ -37,25 +40,32 @@ from shared.rules.autorenew import (
 from shared.rules.binding import BindingTarget, check_binding, describe_service, unlistable_service_type, x5t_to_hex
 from shared.rules.expiry import check_expiry, renewal_looks_stuck, renewal_point
 from shared.rules.findings import RuleOptions, primary_action
+from shared.rules.propagation import PROPAGATION_WINDOWS, propagation_window
+from shared.rules.served import ServedTarget, check_served, needs_versions
 from shared.rules.unassessed import error_hint, unreadable_subscription, unreadable_vault
 
 __all__ = [
     "ISSUER_SELF",
     "ISSUER_UNKNOWN",
     "KNOWN_ACTION_TYPES",
+    "PROPAGATION_WINDOWS",
     "UNSUPPORTED_POLICY",
     "BindingTarget",
     "RuleOptions",
+    "ServedTarget",
     "check_auto_renewal",
     "check_binding",
     "check_expiry",
+    "check_served",
     "describe_service",
     "error_hint",
     "evaluate",
     "evaluate_all",
     "is_unknown_issuer",
     "matching_exempt_tag",
+    "needs_versions",
     "primary_action",
+    "propagation_window",
     "renewal_looks_stuck",
     "renewal_point",
     "unexplained_actions",
