@@ -407,7 +407,9 @@ class ScanResult:
 @dataclass(frozen=True, slots=True)
 class Binding:
     """One Key Vault reference inside a service (an Application Gateway's sslCertificate, a Front Door
-    secret, an API Management hostname, an App Service certificate), as Resource Manager described it.
+    secret, an API Management hostname, an App Service certificate or a site's TLS binding, a Front Door
+    classic endpoint, a classic CDN custom domain, a Container Apps certificate), as Resource Manager
+    described it.
 
     The reference is kept as found (``reference``) and read into the vault it names (``vault_uri`` for a
     secret URI, ``vault_resource_id`` for a resource id), the certificate (a certificate's secret shares
