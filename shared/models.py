@@ -411,7 +411,9 @@ class ScanResult:
 @dataclass(frozen=True, slots=True)
 class Binding:
     """One Key Vault reference inside a service (an Application Gateway's sslCertificate, a Front Door
-    secret, an API Management hostname, an App Service certificate), as Resource Manager described it.
+    secret, an API Management hostname, an App Service certificate or a site's TLS binding, a Front Door
+    classic endpoint, a classic CDN custom domain, a Container Apps certificate), as Resource Manager
+    described it.
 
     The reference is kept as found (``reference``) and read into the vault it names (``vault_uri`` for a
     secret URI, ``vault_resource_id`` for a resource id), the certificate (a certificate's secret shares
@@ -504,3 +506,17 @@ class HostProbe:
     wildcard: bool = False
     via: str | None = None
     addresses_skipped: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PlainSecret:
+    """A Key Vault secret that a service references and that is no certificate's (an uploaded PFX, an
+    App Service Certificate order's secret): read from its metadata only, never its value. Key Vault
+    cannot renew it, so CertificateBinding calls it ``not_applicable`` rather than deleted."""
+
+    name: str
+    version: str | None = None
+    content_type: str | None = None
+    created_on: datetime | None = None
+    expires_on: datetime | None = None
+    enabled: bool | None = None

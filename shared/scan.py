@@ -311,6 +311,7 @@ def _evaluate(
             pinned=found.pinned.get((binding.version or "").lower()) if found else None,
             certificate_missing=found.certificate_missing if found else False,
             version_missing=bool(found and binding.version and binding.version.lower() in found.missing_versions),
+            plain_secret=found.plain_secret if found else None,
             error=(found.error if found else None) or (read.error if found is None else None),
         )
         collected.findings.append(rules.check_binding(binding, target, now=now))

@@ -207,7 +207,7 @@ def test_an_app_service_thumbprint_is_compared_with_the_vaults_x5t(table_scan) -
     assert "less than 48 hours ago" in found["app-fresh"]["reason"]
     broken = found["app-broken"]
     assert "AzureServiceUnauthorizedToAccessKeyVault" in broken["reason"]
-    assert "access to the vault" in broken["reason"]
+    assert "Key Vault Secrets User role on the vault" in broken["reason"]
 
 
 def test_bad_references_are_findings_with_a_clear_reason_never_a_crash(table_scan) -> None:

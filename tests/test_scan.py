@@ -400,10 +400,21 @@ def test_the_demo_estate_gets_the_verdicts_its_author_wrote_down(fake_azure_demo
     for sub in demo_estate["subscriptions"]:
         for service in sub.get("services", []):
             references = (
-                service.get("sslCertificates") or service.get("secrets") or service.get("hostnames") or [service]
+                service.get("sslCertificates")
+                or service.get("secrets")
+                or service.get("hostnames")
+                or service.get("bindings")
+                or service.get("certificates")
+                or [
+                    domain
+                    for endpoint in service.get("endpoints", [])
+                    for domain in endpoint.get("domains", [endpoint])
+                ]
+                or [service]
             )
             for reference in references:
-                name = reference.get("host") or reference["name"]
+                by_host = service["type"] in ("apiManagement", "appServiceSite")
+                name = reference["host"] if by_host else reference["name"]
                 written[name] = (reference["expect"]["status"], reference["expect"]["severity"])
                 probed.update({host: tuple(v) for host, v in (reference.get("expect_served") or {}).items()})
     assert served == written

@@ -78,7 +78,7 @@ def test_every_row_of_the_served_table_through_the_real_scan(fake_azure: Any, mo
     assert stale["served_version"] == model.older_versions[-1].version
     assert stale["current_version"] == model.version
     assert "still serves an older version of web-tls" in stale["reason"]
-    assert "24-hour propagation window" in stale["reason"]
+    assert "propagation window of 24 hours" in stale["reason"]
     for finding in found.values():
         assert finding["resource_type"] == "Microsoft.Cdn/profiles/customDomains" or finding["resource_id"]
         assert finding["vault_name"] == KV

@@ -47,7 +47,15 @@ from azure.core.exceptions import AzureError, DecodeError, HttpResponseError
 from azure.core.rest import HttpRequest
 from azure.keyvault.certificates import CertificateClient
 
-from shared.models import Certificate, CertificateVersion, LifetimeAction, PendingOperation, ReadError, Vault
+from shared.models import (
+    Certificate,
+    CertificateVersion,
+    LifetimeAction,
+    PendingOperation,
+    PlainSecret,
+    ReadError,
+    Vault,
+)
 from shared.text import SINGLE_LINE_LOGS, clean_text, clean_value, single_line
 
 log = logging.getLogger(__name__)
@@ -592,6 +600,8 @@ class VersionsRead:
     missing_versions: set[str] = field(default_factory=set)
     certificate_missing: bool = False
     error: ReadError | None = None
+    # When the certificate is missing: the plain secret of that name, if there is one.
+    plain_secret: PlainSecret | None = None
 
 
 def read_bundle(client: CertificateClient, name: str, version: str | None = None) -> Mapping[str, Any]:
@@ -646,6 +656,11 @@ def read_versions_of(client: CertificateClient, name: str, versions: set[str]) -
     current = _version_or_gone(client, name)
     if current is None:
         result.certificate_missing = True
+        secret = read_secret_metadata(client, name)
+        if isinstance(secret, ReadError):
+            result.error = secret
+        else:
+            result.plain_secret = secret
     elif isinstance(current, ReadError):
         result.error = current
     else:
@@ -701,3 +716,46 @@ def list_certificate_versions(client: CertificateClient, vault: Vault, name: str
             raise ValueError("the version list's 'nextLink' is not a URL")
         request = HttpRequest("GET", _checked_next_link(vault, next_link), headers=_JSON)
     raise ValueError(f"the version list of {name} did not end after {_MAX_VERSION_PAGES} pages")
+
+
+def read_secret_metadata(client: CertificateClient, name: str) -> PlainSecret | ReadError | None:
+    """A secret's metadata, never its value: ``GET {vault}/secrets/{name}/versions?maxresults=1`` lists
+    ``SecretItem``s (``id``, ``attributes``, ``contentType``, ``tags``, ``managed``: the Key Vault REST
+    spec's GetSecretVersions, example GetSecretVersions-example.json of
+    specification/keyvault/data-plane/Microsoft.KeyVault/stable/7.5), which the ``secrets/readMetadata``
+    data action of Key Vault Reader allows; ``GET /secrets/{name}`` would return the value and needs
+    Key Vault Secrets User. ``None`` when there is no secret of that name (404, or an empty list).
+
+    Which version is the newest is not in one item (the list is unordered), so only the existence, the
+    content type and one version's dates are read: enough to tell a plain secret from a deleted one."""
+    path = f"/secrets/{quote(name, safe='')}/versions"
+    try:
+        data = _get_json(client, HttpRequest("GET", path, params={"maxresults": 1}, headers=_JSON))
+    except HttpResponseError as exc:
+        return None if exc.status_code == 404 else read_error(exc)
+    except (AzureError, ValueError, TypeError, OverflowError, OSError) as exc:
+        return read_error(exc)
+    items = data.get("value")
+    if not isinstance(items, list):
+        return read_error(ValueError("the secret versions list has no 'value' array"))
+    item = next((i for i in items if isinstance(i, Mapping)), None)
+    if item is None:
+        return None
+    raw = item.get("attributes")
+    attributes: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+    secret_id = item.get("id")
+    version = secret_id.rstrip("/").rsplit("/", 1)[-1] if isinstance(secret_id, str) and secret_id.strip() else None
+    enabled = attributes.get("enabled")
+    try:
+        created = _unix_time(attributes.get("created"), "created")
+        expires = _unix_time(attributes.get("exp"), "exp")
+    except (ValueError, TypeError, OverflowError, OSError) as exc:
+        return read_error(exc)
+    return PlainSecret(
+        name=name,
+        version=clean_text(version) if version else None,
+        content_type=_text(item.get("contentType")),
+        created_on=created,
+        expires_on=expires,
+        enabled=enabled if isinstance(enabled, bool) else None,
+    )

@@ -23,6 +23,7 @@ from shared.models import (
     Status,
     sort_by_severity,
 )
+from shared.rules.binding import service_label
 
 
 def render(result: ScanResult, *, width: int | None = None) -> str:
@@ -103,14 +104,15 @@ def _place(finding: Finding) -> str:
 
 
 def _service_place(finding: Finding) -> str:
-    """'appgw-payments (pinned-tls) -> payments-prod-kv / payments-gateway': the service first, since a
-    binding finding is about what that service serves."""
+    """'Application Gateway appgw-payments (pinned-tls) -> payments-prod-kv / payments-gateway': the
+    service first, named by its kind, since a binding finding is about what that service serves."""
+    label = service_label(finding.resource_type)
     service = (finding.resource_id or "").rstrip("/").rsplit("/", 1)[-1] or None
     if service is None:
-        kind = finding.resource_type or "services"
-        return f"{kind} in subscription {finding.subscription_id}"
+        return f"{label} resources in subscription {finding.subscription_id}"
     if finding.binding and finding.binding != service:
         service = f"{service} ({finding.binding})"
+    service = f"{label} {service}"
     target = " / ".join(part for part in (finding.vault_name, finding.certificate_name) if part)
     return f"{service} -> {target}" if target else service
 

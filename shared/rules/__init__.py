@@ -8,10 +8,11 @@ One module per rule, plus what they share:
 - ``expiry``: CertificateExpiry, the expiry window and why a renewal did not happen (:func:`check_expiry`,
   :func:`renewal_looks_stuck`);
 - ``binding``: CertificateBinding, whether each service that references a certificate picks up its
-  renewals (:func:`check_binding` over a :class:`BindingTarget`);
+  renewals (:func:`check_binding` over a :class:`BindingTarget`), judged after each service's
+  propagation window (``propagation``: :data:`PROPAGATION_WINDOWS`, shared with ServedCertificate) and
+  with a reason and fix per App Service ``keyVaultSecretStatus`` (``secret_status``);
 - ``served``: ServedCertificate, whether what a hostname's addresses serve is the referenced certificate's
-  current version (:func:`check_served` over a :class:`ServedTarget`), judged after the service's
-  propagation window (``propagation``: one table by resource type, :func:`propagation_window`);
+  current version (:func:`check_served` over a :class:`ServedTarget`), judged after the same windows;
 - ``unassessed``: the ``not_assessed`` findings for a vault, subscription or service type that could not be
   read, and :func:`error_hint`, what to do about a service's error code;
 - ``findings``: :class:`RuleOptions` and the one builder of a certificate's finding.
@@ -37,7 +38,14 @@ from shared.rules.autorenew import (
     unexplained_actions,
     unexplained_policy,
 )
-from shared.rules.binding import BindingTarget, check_binding, describe_service, unlistable_service_type, x5t_to_hex
+from shared.rules.binding import (
+    BindingTarget,
+    check_binding,
+    describe_service,
+    service_label,
+    unlistable_service_type,
+    x5t_to_hex,
+)
 from shared.rules.expiry import check_expiry, renewal_looks_stuck, renewal_point
 from shared.rules.findings import RuleOptions, primary_action
 from shared.rules.propagation import PROPAGATION_WINDOWS, propagation_window
@@ -68,6 +76,7 @@ __all__ = [
     "propagation_window",
     "renewal_looks_stuck",
     "renewal_point",
+    "service_label",
     "unexplained_actions",
     "unexplained_policy",
     "unlistable_service_type",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from shared.models import (
     RULE_BINDING,
@@ -13,22 +13,40 @@ from shared.models import (
     Certificate,
     CertificateVersion,
     Finding,
+    PlainSecret,
     ReadError,
     Severity,
     Status,
     Vault,
 )
+from shared.rules.propagation import describe_window, propagation_window
+from shared.rules.secret_status import HEALTHY, advice_for
 from shared.rules.unassessed import error_hint, unassessed_finding
 
-# App Service syncs a Key Vault certificate within a day of a new version; after 48 h it is stuck (SPEC §2).
-APP_SERVICE_SYNC_GRACE = timedelta(hours=48)
-_APP_SERVICE_OK = ("succeeded", "initialized")
 _SERVICE_LABEL = {
     "microsoft.network/applicationgateways": ("Application Gateway", "SSL certificate"),
     "microsoft.cdn/profiles/secrets": ("Front Door profile", "secret"),
     "microsoft.cdn/profiles/customdomains": ("Front Door custom domain", None),
     "microsoft.apimanagement/service": ("API Management service", "hostname"),
     "microsoft.web/certificates": ("App Service certificate", None),
+    "microsoft.web/sites": ("App Service site", "hostname"),
+    "microsoft.network/frontdoors": ("Front Door (classic)", "frontend endpoint"),
+    "microsoft.cdn/profiles/endpoints/customdomains": ("CDN endpoint", "custom domain"),
+    "microsoft.app/managedenvironments/certificates": ("Container Apps certificate", None),
+    "microsoft.app/containerapps": ("Container Apps app", None),
+}
+# How to make a service that follows the latest version fetch it, when it still serves an older one.
+_REFRESH_FIX = {
+    "microsoft.web/certificates": "Check the certificate's Key Vault status and App Service's access to the vault, "
+    "then sync the certificate in the App Service.",
+    "microsoft.web/sites": "Sync the App Service certificate, then rebind the hostname to its current thumbprint "
+    "(TLS/SSL bindings): a binding moves only when its certificate resource syncs.",
+    "microsoft.apimanagement/service": "Check the API Management identity's access to the vault (Key Vault Secrets "
+    "User), then refresh the certificate on the Custom domains blade.",
+    "microsoft.cdn/profiles/secrets": "Check Front Door's access to the vault (the Microsoft.AzureFrontDoor-Cdn "
+    "principal needs Get on secrets), then update the secret to its latest version.",
+    "microsoft.app/managedenvironments/certificates": "Check the environment identity's access to the vault (Key "
+    "Vault Secrets User), then re-save the certificate in the environment so it fetches the new version.",
 }
 
 
@@ -38,7 +56,8 @@ class BindingTarget:
 
     ``certificate`` is its list entry (when listed); ``current`` its current version and ``pinned`` the
     version the service is pinned to (when that is not the current one). ``certificate_missing`` and
-    ``version_missing`` are the vault's 404s; ``error`` anything else that kept it from being read."""
+    ``version_missing`` are the vault's 404s; ``plain_secret`` the secret of that name when the name is
+    no certificate's; ``error`` anything else that kept it from being read."""
 
     vault: Vault
     certificate: Certificate | None = None
@@ -47,6 +66,7 @@ class BindingTarget:
     certificate_missing: bool = False
     version_missing: bool = False
     error: ReadError | None = None
+    plain_secret: PlainSecret | None = None
 
 
 def check_binding(binding: Binding, target: BindingTarget | None, *, now: datetime) -> Finding:
@@ -85,14 +105,17 @@ def check_binding(binding: Binding, target: BindingTarget | None, *, now: dateti
             f"could not be read there ({target.error.describe()}). {error_hint(target.error)}".strip(),
             error_code=target.error.code,
         )
+    if target.certificate_missing and target.plain_secret is not None:
+        return _plain_secret(binding, target, target.plain_secret, service, now)
     if target.certificate_missing or target.current is None:
         return _binding_finding(
             binding,
             target,
             Status.NON_COMPLIANT,
             Severity.HIGH,
-            f"{service} serves {binding.certificate_name}, which no longer exists in vault {target.vault.name} "
-            "(deleted); restore it, or point the service at a certificate that exists.",
+            f"{service} serves {binding.certificate_name}, which is neither a certificate nor a secret in vault "
+            f"{target.vault.name} any more (deleted); recover it (soft delete keeps it for the vault's retention "
+            "period), or point the service at a certificate that exists.",
         )
     current = target.current
     vault_has = _vault_has(current, target.vault)
@@ -106,16 +129,16 @@ def check_binding(binding: Binding, target: BindingTarget | None, *, now: dateti
             f"exists; {vault_has}. {_follow_latest_fix(binding)}",
         )
     status = (binding.secret_status or "").strip()
-    if binding.is_app_service and status and status.lower() not in _APP_SERVICE_OK:
+    if binding.is_app_service and status and status.lower() not in HEALTHY:
+        advice = advice_for(status)
         return _binding_finding(
             binding,
             target,
             Status.NON_COMPLIANT,
             Severity.HIGH,
-            f"{service} cannot read {binding.certificate_name} from vault {target.vault.name} (its Key Vault "
-            f"status is {status}), so it keeps serving thumbprint {binding.thumbprint}; {vault_has}. Grant the "
-            "service's identity (App Service's Microsoft.Azure.WebSites resource provider) access to the "
-            "vault's secrets.",
+            f"{service} {advice.meaning} (keyVaultSecretStatus {status}), so it keeps serving thumbprint "
+            f"{binding.thumbprint} instead of {binding.certificate_name} from vault {target.vault.name}; "
+            f"{vault_has}. {advice.fix}",
             error_code=status,
         )
     pinned = binding.version
@@ -130,62 +153,86 @@ def check_binding(binding: Binding, target: BindingTarget | None, *, now: dateti
             Severity.CRITICAL if expired else Severity.HIGH,
             f"{service} is pinned to an older version of {binding.certificate_name}: it serves version "
             f"{pinned}{_expiry(expires, now)}, while {vault_has}. {_follow_latest_fix(binding)}",
-            served=served,
+            expires_on=expires,
         )
-    if binding.is_app_service:
-        current_hex = x5t_to_hex(current.x5t)
-        served_hex = (binding.thumbprint or "").upper()
-        if current_hex is not None and served_hex != current_hex:
-            age = now - current.created_on if current.created_on else None
-            if age is None or age > APP_SERVICE_SYNC_GRACE:
-                return _binding_finding(
-                    binding,
-                    target,
-                    Status.NON_COMPLIANT,
-                    Severity.HIGH,
-                    f"{service} still serves thumbprint {served_hex}, not the current version of "
-                    f"{binding.certificate_name} (thumbprint {current_hex}); {vault_has}, more than 48 hours "
-                    "ago, and App Service syncs within a day. Check the certificate's Key Vault status and the "
-                    "service's access to the vault, then sync the certificate in the App Service.",
-                    served=None,
-                )
-            return _binding_finding(
-                binding,
-                target,
-                Status.COMPLIANT,
-                Severity.MEDIUM,
-                f"{service} follows {binding.certificate_name} by name; {vault_has}, less than 48 hours ago, and "
-                f"App Service has not synced it yet (it serves thumbprint {served_hex}).",
-            )
+    if pinned is None:
+        return _follower(binding, target, current, service, now)
+    return _binding_finding(
+        binding,
+        target,
+        Status.NON_COMPLIANT,
+        Severity.MEDIUM,
+        f"{service} is pinned to the current version {current.version} of {binding.certificate_name}"
+        f"{_expiry(current.expires_on, now)}{_created(current)} in vault {target.vault.name}, so the next "
+        "renewal will not reach it. "
+        f"{_follow_latest_fix(binding)}",
+        expires_on=current.expires_on,
+    )
+
+
+def _follower(
+    binding: Binding, target: BindingTarget, current: CertificateVersion, service: str, now: datetime
+) -> Finding:
+    """A reference that follows the latest version: compare what the service reports serving (when it
+    does) with the current version, after the service's propagation window."""
+    vault_has = _vault_has(current, target.vault)
+    current_hex = x5t_to_hex(current.x5t)
+    served_hex = (binding.thumbprint or "").upper() or None
+    if served_hex is None or current_hex is None or served_hex == current_hex:
+        serves = f" and serves it (thumbprint {served_hex})" if served_hex else ""
         return _binding_finding(
             binding,
             target,
             Status.COMPLIANT,
             Severity.MEDIUM,
-            f"{service} follows {binding.certificate_name} by name and serves its current version "
-            f"{current.version}{_expiry(current.expires_on, now)}{_created(current)} in vault {target.vault.name}.",
-            served=current,
+            f"{service} follows the latest version of {binding.certificate_name}{serves}; {vault_has}"
+            f"{_expiry(current.expires_on, now)}.",
+            expires_on=current.expires_on,
         )
-    if pinned is not None:
+    window = propagation_window(binding.resource_type)
+    age = now - current.created_on if current.created_on else None
+    served_expiry = binding.served_expires_on
+    if age is not None and age <= window:
         return _binding_finding(
             binding,
             target,
-            Status.NON_COMPLIANT,
+            Status.COMPLIANT,
             Severity.MEDIUM,
-            f"{service} is pinned to the current version {current.version} of {binding.certificate_name}"
-            f"{_expiry(current.expires_on, now)}{_created(current)} in vault {target.vault.name}, so the next "
-            "renewal will not reach it. "
-            f"{_follow_latest_fix(binding)}",
-            served=current,
+            f"{service} follows the latest version of {binding.certificate_name}; {vault_has}, less than "
+            f"{describe_window(window)} ago, so it is still propagating (the service serves thumbprint "
+            f"{served_hex}{_expiry(served_expiry, now)} until it picks the new version up).",
+            expires_on=served_expiry,
         )
+    expired = served_expiry is not None and served_expiry <= now
+    fix = _REFRESH_FIX.get(
+        binding.resource_type.lower(), "Check the service's access to the vault, then make it fetch the new version."
+    )
     return _binding_finding(
         binding,
         target,
-        Status.COMPLIANT,
-        Severity.MEDIUM,
-        f"{service} follows the latest version of {binding.certificate_name}; {vault_has}"
-        f"{_expiry(current.expires_on, now)}.",
-        served=current,
+        Status.NON_COMPLIANT,
+        Severity.CRITICAL if expired else Severity.HIGH,
+        f"{service} follows the latest version of {binding.certificate_name} but still serves thumbprint "
+        f"{served_hex}{_expiry(served_expiry, now)}, not the current version (thumbprint {current_hex}); "
+        f"{vault_has}, more than {describe_window(window)} ago, longer than the service takes to pick up a new "
+        f"version. {fix}",
+        expires_on=served_expiry,
+    )
+
+
+def _plain_secret(binding: Binding, target: BindingTarget, secret: PlainSecret, service: str, now: datetime) -> Finding:
+    kind = f" ({secret.content_type})" if secret.content_type else ""
+    created = f", its newest version created {secret.created_on:%Y-%m-%d}" if secret.created_on else ""
+    return _binding_finding(
+        binding,
+        target,
+        Status.NOT_APPLICABLE,
+        Severity.INFO,
+        f"{service} serves {secret.name} from vault {target.vault.name}, a plain Key Vault secret{kind}, not a "
+        f"certificate{created}: an uploaded PFX or an App Service Certificate order's secret, which Key Vault "
+        "cannot renew (KeyVault-006 does not apply); whoever uploads it renews it. ServedCertificate still checks "
+        "what the service's hostnames serve.",
+        expires_on=binding.served_expires_on or secret.expires_on,
     )
 
 
@@ -200,6 +247,13 @@ def unlistable_service_type(subscription_id: str, resource_type: str, error: Rea
         f"certificates they serve were not checked. {hint}"
     ).strip()
     return unassessed_finding(RULE_BINDING, subscription_id, None, reason, error, resource_type=resource_type)
+
+
+def service_label(resource_type: str | None) -> str:
+    """'Front Door (classic)': how people call a service type (the resource type itself when unknown)."""
+    if not resource_type:
+        return "service"
+    return _SERVICE_LABEL.get(resource_type.lower(), (resource_type, None))[0]
 
 
 def describe_service(binding: Binding) -> str:
@@ -238,8 +292,11 @@ def _expiry(expires_on: datetime | None, now: datetime) -> str:
 
 
 def _follow_latest_fix(binding: Binding) -> str:
-    if binding.resource_type.lower() == "microsoft.cdn/profiles/secrets":
+    kind = binding.resource_type.lower()
+    if kind == "microsoft.cdn/profiles/secrets":
         return 'Turn on "latest version" (useLatestVersion) for the Front Door secret so each renewal reaches it.'
+    if kind in ("microsoft.network/frontdoors", "microsoft.cdn/profiles/endpoints/customdomains"):
+        return 'Set the certificate version to "Latest" (an empty secretVersion) so each renewal reaches it.'
     return "Use the versionless secret id (without the version segment) so each renewal reaches it."
 
 
@@ -250,7 +307,7 @@ def _binding_finding(
     severity: Severity,
     reason: str,
     *,
-    served: CertificateVersion | None = None,
+    expires_on: datetime | None = None,
     error_code: str | None = None,
 ) -> Finding:
     vault = target.vault if target else None
@@ -259,8 +316,7 @@ def _binding_finding(
     certificate_id = certificate.id if certificate else None
     if certificate_id is None and vault is not None and binding.certificate_name:
         certificate_id = f"{vault.uri.rstrip('/')}/certificates/{binding.certificate_name}"
-    # The expiry of what the service serves; unknown (None) when it serves a thumbprint we cannot place.
-    expires_on = served.expires_on if served else None
+    # expires_on is the expiry of what the service serves; None when unknown.
     return Finding(
         rule_id=RULE_BINDING,
         status=status,

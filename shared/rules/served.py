@@ -121,7 +121,7 @@ def check_served(binding: Binding, probe: HostProbe, target: ServedTarget, *, no
             subject, Status.NON_COMPLIANT, Severity.CRITICAL if soon else Severity.HIGH,
             f"{_cap(_who(older, total, where, still=True))} an older version of {certificate}: "
             f"{_describe(worst)}. {_current(target)}, longer ago than the service's "
-            f"{describe_window(window)} propagation window{notes}. The service did not pick up the renewal: "
+            f"propagation window of {describe_window(window)}{notes}. The service did not pick up the renewal: "
             "check that it follows the latest version and that its identity can read the vault, then make it "
             "fetch the certificate again.",
             worst=worst,
@@ -152,8 +152,8 @@ def check_served(binding: Binding, probe: HostProbe, target: ServedTarget, *, no
         return _finding(
             subject, Status.COMPLIANT, Severity.LOW,
             f"{_cap(where)} is propagating: {_who(older, total, 'it', still=True)} {_describe(worst)}, and "
-            f"{_current(target).lower()}, within the service's {describe_window(window)} "
-            f"propagation window{notes}.",
+            f"{_uncap(_current(target))}, within the service's propagation window of "
+            f"{describe_window(window)}{notes}.",
             worst=worst,
         )  # fmt: skip
     worst = placed[0]
@@ -176,6 +176,10 @@ def _place(address: AddressProbe, target: ServedTarget, *, at: str) -> _Placed:
     if target.versions_error is not None or not target.versions:
         return _Placed(address, leaf, "unknown", at=at)
     return _Placed(address, leaf, "foreign", at=at)
+
+
+def _uncap(text: str) -> str:
+    return text[:1].lower() + text[1:]
 
 
 def _cap(text: str) -> str:

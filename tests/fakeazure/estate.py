@@ -60,8 +60,15 @@ SERVICE_FAULT_OPS = (
     "cdnCustomDomains",
     "apiManagement",
     "webCertificates",
+    "webSites",
+    "frontDoors",
+    "cdnEndpoints",
+    "cdnEndpointDomains",
+    "managedEnvironments",
+    "containerApps",
+    "containerAppsCertificates",
 )
-VAULT_FAULT_OPS = ("any", "list", "list_page", "policy", "get", "patch", "update", "versions", "pending")
+VAULT_FAULT_OPS = ("any", "list", "list_page", "policy", "get", "patch", "update", "versions", "pending", "secrets")
 CERTIFICATE_FAULT_OPS = ("any", "policy", "get", "patch", "update", "versions", "pending")
 
 _NAMESPACE = uuid.UUID("5a1c0f4e-2b7d-4e39-9c1a-8d6e5f4b3a21")
@@ -253,8 +260,10 @@ def vault(
     page_size: int | None = None,
     latency_ms: float | None = None,
     properties: Mapping[str, Any] | None = None,
+    secrets: Sequence[Mapping[str, Any]] = (),
 ) -> Json:
-    """A Key Vault spec; ``properties`` are merged into the ARM resource's ``properties``."""
+    """A Key Vault spec; ``properties`` are merged into the ARM resource's ``properties``; ``secrets`` are
+    plain secrets (:func:`plain_secret`)."""
     spec: Json = {
         "name": name,
         "resource_group": resource_group or f"rg-{name}",
@@ -271,7 +280,14 @@ def vault(
         spec["latency_ms"] = latency_ms
     if properties:
         spec["properties"] = copy.deepcopy(dict(properties))
+    if secrets:
+        spec["secrets"] = [dict(secret) for secret in secrets]
     return spec
+
+
+def plain_secret(name: str, content_type: str | None = "application/x-pkcs12", **extra: Any) -> Json:
+    """A plain Key Vault secret: an uploaded PFX (default) or an App Service Certificate order's secret."""
+    return {"name": name, "content_type": content_type, **extra}
 
 
 def subscription(
@@ -769,6 +785,9 @@ class Vault:
     port: int | None = None
     # Scheme, host and port its list's nextLink points to instead of its own (a hostile or broken vault).
     next_link_base: str | None = None
+    # Plain secrets (not a certificate's): {"name", "content_type", "created_days_ago", "expires_in_days",
+    # "tags"}, served as metadata by tests/fakeazure/vault_secrets.py.
+    secrets: dict[str, Json] = field(default_factory=dict)
     _sorted: list[Certificate] | None = None
 
     @classmethod
@@ -788,6 +807,10 @@ class Vault:
         )
         for cert_spec in spec.get("certificates", []):
             result.add(Certificate.from_spec(cert_spec, name, now, synthetic))
+        for secret_spec in spec.get("secrets", []):
+            created = now - dt.timedelta(days=float(secret_spec.get("created_days_ago", 30)))
+            expires = now + dt.timedelta(days=float(secret_spec.get("expires_in_days", 335)))
+            result.secrets[secret_spec["name"].lower()] = {**secret_spec, "created": created, "expires": expires}
         return result
 
     @property

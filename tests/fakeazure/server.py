@@ -41,7 +41,7 @@ from typing import Any, Self
 
 import trustme
 
-from . import services
+from . import services, vault_secrets
 from .estate import (
     CERTIFICATE_FAULT_OPS,
     ESTATE_FAULT_OPS,
@@ -889,6 +889,11 @@ class FakeAzure:
             outcome.response = Response.json(401, keyvault_error("Unauthorized", message), [challenge, *headers])
             return outcome
         outcome.claims = claims
+
+        if parts and parts[0].lower() == "secrets":
+            outcome.certificate = parts[1] if len(parts) >= 2 else None
+            outcome.response = vault_secrets.respond(self, vault, parts, request, outcome, headers=headers)
+            return outcome
 
         method = request.method
         tail = [p.lower() for p in parts[2:]]

@@ -32,6 +32,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from . import edge_services
 from .estate import Certificate, Json, Subscription
 from .http import Request, Response
 from .wire import arm_error, b64url, thumbprint, version_thumbprint
@@ -53,8 +54,28 @@ _ROUTES: dict[tuple[str, ...], tuple[str, str, str]] = {
         "webCertificates",
         "appServiceCertificate",
     ),
+    ("providers", "microsoft.web", "sites"): ("list_web_sites", "webSites", "appServiceSite"),
+    ("providers", "microsoft.network", "frontdoors"): ("list_front_doors", "frontDoors", "frontDoorClassic"),
+    ("providers", "microsoft.app", "managedenvironments"): (
+        "list_managed_environments",
+        "managedEnvironments",
+        "containerAppsEnvironment",
+    ),
+    ("providers", "microsoft.app", "containerapps"): (
+        "list_container_apps",
+        "containerApps",
+        "containerAppsEnvironment",
+    ),
 }
-OPERATIONS = frozenset({route[0] for route in _ROUTES.values()} | {"list_cdn_secrets", "list_cdn_custom_domains"})
+# Lists under one parent resource: operation -> (fault op, the parent's spec types)
+_CHILDREN: dict[str, tuple[str, tuple[str, ...]]] = {
+    "list_cdn_secrets": ("cdnSecrets", ("frontDoor",)),
+    "list_cdn_custom_domains": ("cdnCustomDomains", ("frontDoor",)),
+    "list_cdn_endpoints": ("cdnEndpoints", ("frontDoor", "cdnClassic")),
+    "list_cdn_endpoint_domains": ("cdnEndpointDomains", ("cdnClassic",)),
+    "list_container_apps_certificates": ("containerAppsCertificates", ("containerAppsEnvironment",)),
+}
+OPERATIONS = frozenset({route[0] for route in _ROUTES.values()} | set(_CHILDREN))
 _ACTIONS = {
     "applicationGateways": "Microsoft.Network/applicationGateways/read",
     "cdnProfiles": "Microsoft.Cdn/profiles/read",
@@ -62,6 +83,13 @@ _ACTIONS = {
     "cdnCustomDomains": "Microsoft.Cdn/profiles/customdomains/read",
     "apiManagement": "Microsoft.ApiManagement/service/read",
     "webCertificates": "Microsoft.Web/certificates/read",
+    "webSites": "Microsoft.Web/sites/read",
+    "frontDoors": "Microsoft.Network/frontDoors/read",
+    "cdnEndpoints": "Microsoft.Cdn/profiles/endpoints/read",
+    "cdnEndpointDomains": "Microsoft.Cdn/profiles/endpoints/customdomains/read",
+    "managedEnvironments": "Microsoft.App/managedEnvironments/read",
+    "containerApps": "Microsoft.App/containerApps/read",
+    "containerAppsCertificates": "Microsoft.App/managedEnvironments/certificates/read",
 }
 
 
@@ -131,47 +159,81 @@ def arm_operation(rest: Sequence[str]) -> str | None:
     route = _ROUTES.get(tuple(rest))
     if route is not None:
         return route[0]
-    if len(rest) == 7 and rest[0] == "resourcegroups" and rest[2:5] == ["providers", "microsoft.cdn", "profiles"]:
-        return {"secrets": "list_cdn_secrets", "customdomains": "list_cdn_custom_domains"}.get(rest[6])
+    if len(rest) < 7 or rest[0] != "resourcegroups" or rest[2] != "providers":
+        return None
+    if rest[3:5] == ["microsoft.cdn", "profiles"]:
+        if len(rest) == 7:
+            return {"secrets": "list_cdn_secrets", "customdomains": "list_cdn_custom_domains",
+                    "endpoints": "list_cdn_endpoints"}.get(rest[6])  # fmt: skip
+        if len(rest) == 9 and rest[6] == "endpoints" and rest[8] == "customdomains":
+            return "list_cdn_endpoint_domains"
+    if rest[3:5] == ["microsoft.app", "managedenvironments"] and len(rest) == 7 and rest[6] == "certificates":
+        return "list_container_apps_certificates"
     return None
 
 
 def respond(azure: FakeAzure, sub: Subscription, rest: Sequence[str], request: Request, outcome: _Outcome) -> Response:
     """Answer one of the service lists (called by FakeAzure._arm under its lock)."""
     operation = outcome.operation
-    if operation in ("list_cdn_secrets", "list_cdn_custom_domains"):
-        fault_op, kind = ("cdnSecrets" if operation == "list_cdn_secrets" else "cdnCustomDomains"), "frontDoor"
+    kinds: tuple[str, ...]
+    if operation in _CHILDREN:
+        fault_op, kinds = _CHILDREN[operation]
     else:
         _, fault_op, kind = _ROUTES[tuple(rest)]
+        kinds = ("frontDoor", "cdnClassic") if kind == "frontDoor" else (kind,)
     fault = sub.faults.get(fault_op)
     if azure._fire(fault, outcome):
         assert fault is not None
         scope = f"/subscriptions/{sub.subscription_id}"
         claims = outcome.claims or {}
         return azure._fault_response(fault, "arm", lambda status, code: _message(status, fault_op, scope, claims))
-    specs = [s for s in sub.services if s.get("type") == kind]
-    if operation in ("list_cdn_secrets", "list_cdn_custom_domains"):
-        profile = next(
-            (s for s in specs if s["name"].lower() == rest[5] and _group(s).lower() == rest[1]),
-            None,
-        )
-        if profile is None:
-            message = f"The Resource 'Microsoft.Cdn/profiles/{rest[5]}' under resource group '{rest[1]}' was not found."
+    specs = [s for s in sub.services if s.get("type") in kinds]
+    if operation in _CHILDREN:
+        parent = next((s for s in specs if s["name"].lower() == rest[5] and _group(s).lower() == rest[1]), None)
+        found = None if parent is None else _children(azure, sub, operation, parent, rest)
+        if found is None:
+            provider = "/".join(rest[3 : 5 if parent is None else 8])
+            message = f"The Resource '{provider}/{rest[5]}' under resource group '{rest[1]}' was not found."
             return Response.json(404, arm_error("ResourceNotFound", message))
-        if operation == "list_cdn_secrets":
-            items = [_front_door_secret(azure, sub, profile, secret) for secret in profile.get("secrets", [])]
-        else:
-            items = _front_door_custom_domains(sub, profile)
+        items = found
+    elif operation == "list_container_apps":
+        items = edge_services.container_apps(sub, specs)
     else:
-        render = {
-            "applicationGateway": _gateway,
-            "frontDoor": _front_door_profile,
-            "apiManagement": _api_management,
-            "appServiceCertificate": _web_certificate,
-        }[kind]
-        items = [render(azure, sub, spec) for spec in specs]
+        items = [_render(azure, sub, spec) for spec in specs]
     size = sub.service_page_size or azure.estate.vault_page_size
     return azure._arm_page(request, items, size, "$top")
+
+
+def _render(azure: FakeAzure, sub: Subscription, spec: Mapping[str, Any]) -> Json:
+    kind = spec["type"]
+    if kind == "cdnClassic":
+        return edge_services.cdn_profile(sub, spec)
+    if kind == "containerAppsEnvironment":
+        return edge_services.managed_environment(sub, spec)
+    render = {
+        "applicationGateway": _gateway,
+        "frontDoor": _front_door_profile,
+        "apiManagement": _api_management,
+        "appServiceCertificate": _web_certificate,
+        "appServiceSite": edge_services.site,
+        "frontDoorClassic": edge_services.front_door,
+    }[kind]
+    return render(azure, sub, spec)
+
+
+def _children(
+    azure: FakeAzure, sub: Subscription, operation: str, parent: Mapping[str, Any], rest: Sequence[str]
+) -> list[Json] | None:
+    """A child list of one parent; None when the child's own parent (a CDN endpoint) does not exist."""
+    if operation == "list_cdn_secrets":
+        return [_front_door_secret(azure, sub, parent, secret) for secret in parent.get("secrets", [])]
+    if operation == "list_cdn_custom_domains":
+        return _front_door_custom_domains(sub, parent)
+    if operation == "list_cdn_endpoints":
+        return edge_services.cdn_endpoints(sub, parent)
+    if operation == "list_cdn_endpoint_domains":
+        return edge_services.cdn_domains(azure, sub, parent, rest[7])
+    return edge_services.environment_certificates(azure, sub, parent)
 
 
 def _message(status: int, fault_op: str, scope: str, caller: Mapping[str, Any]) -> str:
@@ -316,7 +378,8 @@ def _gateway_listeners(resource_id: str, spec: Mapping[str, Any]) -> list[Json]:
 def _front_door_profile(azure: FakeAzure, sub: Subscription, spec: Mapping[str, Any]) -> Json:
     return {
         "name": spec["name"],
-        "id": _resource_id(sub, spec, "Microsoft.Cdn/profiles"),
+        # ``id`` in the spec: a hostile answer (an absolute URL, a path that climbs out).
+        "id": spec.get("id") or _resource_id(sub, spec, "Microsoft.Cdn/profiles"),
         "type": "Microsoft.Cdn/profiles",
         "location": "Global",
         "kind": "frontdoor",
@@ -347,8 +410,9 @@ def _front_door_secret(azure: FakeAzure, sub: Subscription, profile: Mapping[str
         "certificateAuthority": "Self",
     }
     if certificate is not None:
-        parameters["expirationDate"] = certificate.expires_on.isoformat()
-        parameters["thumbprint"] = thumbprint(certificate).hex().upper()
+        held, expires = edge_services.served(azure, ref, ref.get("served", "current"))
+        parameters["expirationDate"] = expires.isoformat() if expires else None
+        parameters["thumbprint"] = held
     return {
         "name": ref["name"],
         "type": "Microsoft.Cdn/profiles/secrets",
@@ -421,10 +485,11 @@ def _api_management(azure: FakeAzure, sub: Subscription, spec: Mapping[str, Any]
             "negotiateClientCertificate": False,
         }
         if certificate is not None:
+            held, expires = edge_services.served(azure, ref, ref.get("served", "current"))
             entry["certificate"] = {
-                "expiry": certificate.expires_on.isoformat(),
+                "expiry": expires.isoformat() if expires else None,
                 "subject": certificate.subject,
-                "thumbprint": thumbprint(certificate).hex().upper(),
+                "thumbprint": held,
             }
         hostnames.append(_omit(entry, ref))
     return {
@@ -463,14 +528,19 @@ def _web_certificate(azure: FakeAzure, sub: Subscription, spec: Mapping[str, Any
     properties: Json = {
         "expirationDate": served.isoformat() if served else None,
         "friendlyName": "",
-        "hostNames": [f"{spec.get('certificate') or spec['name']}.contoso.com"],
+        "hostNames": list(spec.get("host_names") or [f"{spec.get('certificate') or spec['name']}.contoso.com"]),
         "issuer": "Contoso",
         "subjectName": certificate.subject.removeprefix("CN=") if certificate else spec["name"],
         "thumbprint": hex_thumbprint,
-        "keyVaultId": spec["secret_id"] if "secret_id" in spec else _vault_resource_id(azure, spec),
+        "keyVaultId": spec["secret_id"]
+        if "secret_id" in spec
+        else (_vault_resource_id(azure, spec) if spec.get("vault") else None),
         "keyVaultSecretName": spec.get("certificate"),
         "keyVaultSecretStatus": spec.get("status", "Succeeded"),
     }
+    if not spec.get("vault") and "secret_id" not in spec:
+        for name in ("keyVaultId", "keyVaultSecretName", "keyVaultSecretStatus"):
+            properties.pop(name)
     return {
         "name": spec["name"],
         "type": "Microsoft.Web/certificates",

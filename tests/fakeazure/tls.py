@@ -7,7 +7,8 @@ and ``wire.version_der``, signed with the fake's one leaf key), so thumbprints m
 reports as ``x5t``. What a hostname serves is written on its service reference in the estate spec:
 ``"serves": "current" | "older" | "oldest" | "unrelated" | "expired" | "stall" | "close" | "garbage" |
 "huge" | "refused" | "unmapped"`` (one for all its hostnames, or ``{hostname: behaviour}``). Without it a
-reference serves the version it is pinned to, else the current one: what a healthy service does.
+reference serves the version it is pinned or bound to (``version``, ``thumbprint``, ``served``: ``previous`` or
+``oldest``), else the current one: what a healthy service does.
 
 Hostile behaviours get their own listener: ``stall`` reads the ClientHello and never answers, ``close``
 closes at once, ``garbage`` answers bytes that are not TLS, ``huge`` sends a 300-certificate chain (over
@@ -61,7 +62,7 @@ def endpoints(estate: Estate) -> Iterator[Endpoint]:
             for ref in _references(service):
                 names = list(ref.get("hostnames") or ([ref["host"]] if isinstance(ref.get("host"), str) else []))
                 serves = ref.get("serves")
-                default = _pinned_behaviour(ref.get("version"))
+                default = _pinned_behaviour(ref)
                 for name in names:
                     if not isinstance(name, str):
                         continue
@@ -81,8 +82,13 @@ def _references(spec: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
                     yield from _references(item)
 
 
-def _pinned_behaviour(version: Any) -> str:
-    return {"previous": "older", "oldest": "oldest"}.get(str(version), "current")
+def _pinned_behaviour(ref: Mapping[str, Any]) -> str:
+    """What the service holds, as the spec says it: pinned to a version (``version``), bound to a
+    thumbprint (``thumbprint``: App Service sites), or reporting one (``served``: Container Apps)."""
+    for key in ("version", "thumbprint", "served"):
+        if str(ref.get(key)) in ("previous", "oldest"):
+            return {"previous": "older", "oldest": "oldest"}[str(ref[key])]
+    return "current"
 
 
 def _mappable(name: str) -> bool:
