@@ -230,7 +230,8 @@ def child_scan(config: Mapping[str, Any]) -> dict[str, Any]:
     from shared.azure import discovery
     from shared.azure.clients import AzureClients
     from shared.models import ScanResult
-    from shared.scan import ScanTarget, run_scan
+    from shared.run import run_scan
+    from shared.scan import ScanTarget
     from shared.settings import Settings
     from shared.store import FindingsStore
 

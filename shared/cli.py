@@ -29,6 +29,7 @@ from shared.commandline import (
 from shared.models import ScanResult, ScanStatus, Status
 from shared.remediation import command as remediate
 from shared.settings import Settings, SettingsError
+from shared.text import SINGLE_LINE_LOGS
 
 __all__ = ["EXIT_NON_COMPLIANT", "EXIT_NOT_ASSESSED", "EXIT_OK", "EXIT_USAGE", "PROG", "build_parser", "main"]
 
@@ -81,6 +82,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
 def _configure_logging(stream: IO[str], *, verbose: bool) -> None:
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(SINGLE_LINE_LOGS)  # every record, whichever logger (ours or a library's) made it
     root = logging.getLogger()
     root.handlers[:] = [handler]
     # The report already shows every vault that failed; repeat it in the log only when asked.
@@ -94,7 +96,8 @@ def _configure_logging(stream: IO[str], *, verbose: bool) -> None:
 
 def _scan(args: argparse.Namespace, settings: Settings, out: IO[str], err: IO[str]) -> int:
     from shared.azure.clients import AzureClients  # noqa: PLC0415 - keep `--help` and usage errors instant
-    from shared.scan import ScanTarget, ScanTargetError, run_scan  # noqa: PLC0415
+    from shared.run import run_scan  # noqa: PLC0415
+    from shared.scan import ScanTarget, ScanTargetError  # noqa: PLC0415
     from shared.store import FindingsStore, StoreError  # noqa: PLC0415
 
     # A webhook whose Key Vault reference did not resolve is the platform's state, not a typo (SPEC §4):

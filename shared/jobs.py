@@ -10,8 +10,8 @@ from functools import partial
 from shared import alerts, api
 from shared.models import ScanStatus, utcnow
 from shared.remediation.command import apply_auto_remediation
+from shared.run import RunOutcome, run_scan
 from shared.runtime import AppContext
-from shared.scan import RunOutcome, run_scan
 from shared.store import FindingsStore, StoreError
 from shared.text import SINGLE_LINE_LOGS
 

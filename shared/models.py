@@ -1,6 +1,6 @@
 """The app's own records: what every part of the pipeline speaks.
 
-SDK objects are mapped into these in exactly one place (``keyvault.py``, ``discovery.py``); rules, the
+SDK objects are mapped into these in exactly one place (the readers of ``shared.azure``); rules, the
 store, alerts and the HTTP API only ever see these plain, immutable records. Field names follow
 SPEC §3 so a finding serialises to the documented JSON without a translation table.
 """

@@ -8,6 +8,7 @@ import re
 import socket
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -20,8 +21,9 @@ from shared.alerts import (
     notify,
     resolve_kind,
 )
-from shared.alerts.digest import ZERO_WIDTH_SPACE as ZWSP
-from shared.alerts.digest import breakable, pack, portal_link, split_text
+from shared.alerts.digest import portal_link
+from shared.alerts.fitting import ZERO_WIDTH_SPACE as ZWSP
+from shared.alerts.fitting import breakable, pack, split_text
 from shared.alerts.slack import (
     SLACK_HEADER_LIMIT,
     SLACK_MAX_BLOCKS,
@@ -32,6 +34,7 @@ from shared.alerts.slack import (
 from shared.alerts.teams import TEAMS_MESSAGE_BUDGET, TEAMS_MESSAGE_LIMIT
 from shared.models import RULE_EXPIRY, ScanResult, ScanStatus, Severity, Status
 from shared.settings import Settings
+from shared.store import FindingsStore
 from tests.alert_examples import example_binding, example_files, example_result, finding, result_of
 from tests.plugins.webhook_receiver import SECRET_PATH, Reply, WebhookReceiver
 
@@ -772,3 +775,37 @@ def test_notify_survives_a_broken_transport() -> None:
     url = "https://hooks.slack.com" + SECRET_PATH
     delivery = notify(settings_for(url), example_result(), sender=Broken())
     assert delivery == DeliveryResult(1, 0, "ALERT_WEBHOOK_URL: unexpected error while posting (RuntimeError)")
+
+
+def test_a_problem_whose_key_has_a_newline_or_is_very_long_is_listed_once_then_settles(
+    findings_store: FindingsStore, webhook_receiver: WebhookReceiver
+) -> None:
+    """Issue 19.4: the alert state is keyed by a digest of the exact finding key. A key the store could not
+    keep as it is (a line break, more than 4,096 characters) must not read back as a different key, or the
+    problem is new at every scan and the channel hears it daily."""
+    problems = [
+        finding("payments-kv", "line-one\nline-two"),
+        finding("payments-kv", "x" * 5_000),
+        finding("payments-kv", "plain"),
+    ]
+    result = result_of(problems)
+    settings = settings_for(webhook_receiver.url, "generic")
+    post, _ = sender()
+    now = result.scan.started_at + timedelta(hours=1)
+
+    first = notify(settings, result, store=findings_store, sender=post, now=now)
+    assert first is not None
+    assert first.ok
+    [body] = webhook_receiver.bodies
+    assert len(body["problems"]) == 3
+
+    webhook_receiver.requests.clear()
+    assert notify(settings, result, store=findings_store, sender=post, now=now + timedelta(hours=1)) is None
+    assert webhook_receiver.requests == [], "nothing new, nothing worse, nothing due: nothing posted"
+
+    fixed = result_of([replace(p, status=Status.COMPLIANT) for p in problems])
+    notify(settings, fixed, store=findings_store, sender=post, now=now + timedelta(hours=2))
+    webhook_receiver.requests.clear()
+    again = notify(settings, result, store=findings_store, sender=post, now=now + timedelta(hours=3))
+    assert again is not None, "fixed, then back: new again, so the state of the fixed ones was forgotten"
+    assert len(webhook_receiver.bodies[0]["problems"]) == 3

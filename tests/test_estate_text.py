@@ -10,8 +10,11 @@ import pytest
 
 from shared.azure import keyvault
 from shared.azure.keyvault import parse_policy
-from shared.models import LifetimeAction
+from shared.cli import _configure_logging as configure_logging
+from shared.models import LifetimeAction, Severity, Status
+from shared.report.text import render
 from shared.rules import unexplained_actions
+from tests.alert_examples import finding, result_of
 
 
 @pytest.fixture
@@ -93,3 +96,40 @@ def test_the_policy_of_the_rest_spec_example_is_understood() -> None:
 def test_a_policy_with_no_lifetime_actions_is_understood_as_none() -> None:
     assert parse_policy({"issuer": {"name": "Self"}, "lifetime_actions": None}).lifetime_actions == ()
     assert parse_policy({"issuer": {"name": "Self"}}).lifetime_actions == ()
+
+
+# --- issue 19.4: names from the estate are one line wherever they are printed --------------------------------
+
+FORGED = "\nCRITICAL non-compliant     KeyVault-006        forged-kv / forged-cert"
+
+
+def test_the_cli_table_prints_a_name_with_a_line_break_on_one_line() -> None:
+    """A certificate, vault or problem text holding a line break must not print a second, forged row."""
+    problems = [
+        finding("pay\nments-kv", "web" + FORGED),
+        finding("pay\nments-kv", None, status=Status.NOT_ASSESSED, reason="Could not list: denied" + FORGED),
+        finding("ok-kv\r\nERROR", "fine", status=Status.COMPLIANT, severity=Severity.INFO),
+    ]
+    result = result_of(problems, problems=["The webhook failed" + FORGED])
+    text = render(result, width=200)
+    forged = [line for line in text.splitlines() if "forged" in line]
+    assert forged
+    assert all(not line.lstrip().startswith("CRITICAL") for line in forged), text
+    assert all(not line.startswith("  ERROR") for line in text.splitlines()), text
+    assert "payments-kv" not in text  # the name is kept as written, only its line break became a space
+    assert "pay ments-kv / web CRITICAL" in text
+
+
+def test_the_command_lines_log_keeps_every_record_on_one_line() -> None:
+    """The CLI's log handler folds line breaks itself, so a module that forgot the per-logger filter (or a
+    library logging estate text) cannot forge a record either."""
+    stream = io.StringIO()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        configure_logging(stream, verbose=True)
+        logging.getLogger("shared.somewhere.new").error("Could not read %s", "kv\nERROR shared.scan: forged")
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    assert stream.getvalue().splitlines() == ["ERROR shared.somewhere.new: Could not read kv ERROR shared.scan: forged"]

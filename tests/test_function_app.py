@@ -16,6 +16,7 @@ from typing import Any
 
 import azure.functions as func
 import pytest
+from azure.data.tables import TableServiceClient
 from azure.functions.timer import TimerRequest
 
 import function_app
@@ -554,3 +555,22 @@ def test_a_csv_cell_a_spreadsheet_would_run_as_a_formula_is_quoted(cell: str) ->
     one = dataclasses.replace(sample_result().findings[0], certificate_name=cell)
     row = next(csv.DictReader(io.StringIO(api.findings_csv([one]))))
     assert row["certificate_name"] == "'" + cell
+
+
+@pytest.mark.parametrize("route", [("get_findings", "/api/findings"), ("get_report", "/api/report")])
+def test_a_stored_count_that_is_not_a_finite_number_is_an_unreadable_row_503(
+    app_env, app_store_connection, route
+) -> None:
+    """Issue 19.4: a scan row whose counts say 1e999 (JSON for infinity, which no integer holds) is as
+    unreadable as any other damaged row: the page and the API answer 503 and name the row, never a 500."""
+    with FindingsStore.from_connection_string(app_store_connection) as store:
+        store.save(sample_result())
+    with TableServiceClient.from_connection_string(app_store_connection) as service:
+        scans = service.get_table_client("scans")
+        for row in scans.query_entities("PartitionKey eq 'scans'"):
+            scans.update_entity({"PartitionKey": "scans", "RowKey": row["RowKey"], "counts": '{"compliant": 1e999}'})
+    name, path = route
+    response = http(name, path)
+    assert response.status_code == 503
+    text = response.get_body().decode("utf-8")
+    assert "not readable" in text

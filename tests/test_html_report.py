@@ -634,7 +634,8 @@ def test_services_list_which_service_serves_which_version_stale_ones_first() -> 
         "apim-contoso",
         "fd-contoso/www-contoso-com",
     ]
-    assert [row_value(r, "c-sev") for r in rows] == ["critical", "high", "high", "high", "medium", "info"]
+    # The compliant row wears no badge (issue 19.5): only problems have a severity worth showing.
+    assert [row_value(r, "c-sev") for r in rows] == ["critical", "high", "high", "high", "medium", "—"]
     assert "5 references need attention." in section(page, "services").text
 
     stale = rows[1]
@@ -1010,3 +1011,66 @@ def test_changes_name_each_unlistable_service_type_and_join_a_binding_to_its_cer
     assert sum("services in subscription" in p for p in places) == 2, places
     assert any(p.startswith("API Management") for p in places), places
     assert any(p.startswith("App Service") for p in places), places
+
+
+# --- issue 19.5: honest output ---------------------------------------------------------------------------------
+
+
+def _stale_binding(vault: str, certificate: str) -> Finding:
+    return binding_finding(
+        Status.NON_COMPLIANT,
+        Severity.HIGH,
+        resource_type="Microsoft.Network/applicationGateways",
+        service="agw-payments",
+        binding="payments-listener-cert",
+        vault=vault,
+        certificate=certificate,
+        bound_version=VERSION_OLD,
+        current_version=VERSION_CURRENT,
+        reason="Application Gateway agw-payments serves an older version; point it at the versionless secret id.",
+    )
+
+
+def test_a_vault_does_not_show_all_green_above_its_binding_problems() -> None:
+    """Every certificate of kv-payments-prod renews itself, but a gateway serves an old version of one:
+    the vault's group counts that problem (and says where its service rows are), it does not read clean."""
+    clean = clean_result()
+    result = replace(clean, findings=[*clean.findings, _stale_binding("kv-payments-prod", "payments-gateway")])
+    page = Page(render(result))
+    groups = {g.find("span", "vault-name")[0].text: g for g in page.find("details", "vault")}
+
+    summary = groups["kv-payments-prod"].find("summary")[0].text
+    assert "1 problem above" in summary
+    assert "1 service reference" in summary
+    assert "problem" not in groups["kv-webapp-prod"].find("summary")[0].text
+
+
+def test_rows_that_are_not_problems_carry_no_severity_badge() -> None:
+    """A compliant service reference is not "info severity": only problems wear a severity badge (the CSV
+    keeps the rule's severity column, documented in README)."""
+    page = Page(render(binding_result()))
+    rows = service_rows(page)
+    compliant = [r for r in rows if row_value(r, "c-status") == "compliant"]
+    assert compliant
+    for row in compliant:
+        assert not row.find("span", "badge")
+        assert row_value(row, "c-sev") == "—"
+    assert all(r.find("span", "badge") for r in rows if row_value(r, "c-status") != "compliant")
+
+
+def test_the_headline_counts_vaults_not_subscription_groups() -> None:
+    """A subscription whose vaults could not be listed is not a vault: the headline says which is which."""
+    sample = sample_result()
+    unlisted = finding(
+        RULE_AUTORENEW,
+        Status.NOT_ASSESSED,
+        Severity.HIGH,
+        vault=None,
+        certificate=None,
+        reason="Could not list the Key Vaults of the subscription (HTTP 403 AuthorizationFailed).",
+        subscription_id=SUBSCRIPTION_DEV,
+    )
+    result = replace(sample, findings=[*sample.findings, unlisted])
+    vaults = {f.vault_name for f in result.findings if f.status.is_problem and f.vault_name}
+    detail = Page(render(result)).one("p", "verdict-detail").text
+    assert f"across 6 certificates, {len(vaults)} vaults and 1 subscription." in detail

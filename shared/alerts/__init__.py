@@ -2,12 +2,13 @@
 
 - ``routing.py`` decides which webhooks get which problems: ``ALERT_WEBHOOK_URL`` every one (the central
   view), each route of ``ALERT_ROUTES`` the problems whose certificate (else vault) carries its name in
-  the ``ALERT_ROUTE_TAG`` tag.
+  the ``ALERT_ROUTE_TAG`` tag. It reads :attr:`Finding.route`, which the scan recorded (``shared.routes``).
 - ``cadence.py`` decides, per webhook, which problems are listed (new, worse, or due for a reminder) and
   which are only counted as ongoing, against what the store says was last posted there.
-- ``digest.py`` groups problems into entries (one per certificate) and :func:`render` lays a digest out as
-  the messages of one webhook kind: Teams (Adaptive Cards in the Workflows envelope), Slack (Block Kit)
-  or generic JSON. A digest too big for one message is split into numbered messages; nothing is dropped.
+- ``digest.py`` groups problems into entries (one per certificate); ``teams.py``, ``slack.py`` and
+  ``generic.py`` lay a digest out as the messages of one webhook kind: Teams (Adaptive Cards in the
+  Workflows envelope), Slack (Block Kit) or generic JSON; ``fitting.py`` splits a digest too big for one
+  message into numbered messages, dropping nothing.
 - :class:`WebhookSender` posts them with a timeout and retries; the URL is a secret and never logged.
 - :func:`notify` is the one call the timer, the CLI and ``POST /api/alerts`` make: settings in,
   :class:`DeliveryResult` out (or None when there is no webhook or nothing to say). It never raises for
@@ -33,6 +34,7 @@ from shared.alerts.teams import build_teams_messages
 from shared.models import Finding, ScanResult, ScanStatus, utcnow
 from shared.settings import Settings
 from shared.store import PostedProblem, StoreError
+from shared.text import SINGLE_LINE_LOGS
 
 __all__ = [
     "AlertKind",
@@ -47,6 +49,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+log.addFilter(SINGLE_LINE_LOGS)  # route names and service errors in a log line cannot forge another
 
 AlertKind = Literal["teams", "slack", "generic"]
 

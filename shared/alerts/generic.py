@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.alerts.digest import Digest, Entry, RemediationItem, pack, payload_bytes
+from shared.alerts.digest import Digest, Entry, RemediationItem
+from shared.alerts.fitting import pack, payload_bytes
 from shared.text import clean_value
 
 GENERIC_MESSAGE_BUDGET = 256 * 1024

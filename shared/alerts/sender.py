@@ -28,9 +28,11 @@ from urllib.parse import urlsplit
 
 import requests
 
-from shared.alerts.digest import payload_bytes
+from shared.alerts.fitting import payload_bytes
+from shared.text import SINGLE_LINE_LOGS
 
 log = logging.getLogger(__name__)
+log.addFilter(SINGLE_LINE_LOGS)  # route names and service errors in a log line cannot forge another
 
 USER_AGENT = "autorenew-guard/0.1 (+alerts)"
 _RETRYABLE_STATUS = frozenset({408, 429})

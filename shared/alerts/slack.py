@@ -14,7 +14,7 @@ shown in code spans, where no formatting applies at all. Every text object is ``
 does not turn words into links or mentions.
 
 Links are buttons (``button`` elements with a ``url`` in an ``actions`` block) titled with the app's own
-words. Long unbroken names get zero-width break opportunities (``digest.breakable``); severity is a word
+words. Long unbroken names get zero-width break opportunities (``fitting.breakable``); severity is a word
 next to its coloured circle; an entry spread over two messages starts the second with "continued:".
 """
 
@@ -23,7 +23,8 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
-from shared.alerts.digest import ZERO_WIDTH_SPACE, Digest, Entry, Link, RemediationItem, breakable, pack, split_text
+from shared.alerts.digest import Digest, Entry, Link, RemediationItem
+from shared.alerts.fitting import ZERO_WIDTH_SPACE, breakable, pack, split_text
 from shared.models import Severity
 
 SLACK_MAX_BLOCKS = 50

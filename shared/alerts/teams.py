@@ -11,10 +11,10 @@ Escaping: estate text (names, tags, reasons, service messages) goes only into ``
 so ``[link](http://evil)``, ``**bold**`` or ``<b>`` arrive as the literal characters on every client.
 ``TextBlock`` elements (which do process Markdown, inconsistently across desktop and mobile) carry only
 this app's own wording and numbers. Links are buttons (``Action.OpenUrl`` in an ``ActionSet``) with the
-app's own titles and percent-encoded URLs (see ``digest.safe_url``). Adaptive Cards never render HTML.
+app's own titles and percent-encoded URLs (see ``fitting.safe_url``). Adaptive Cards never render HTML.
 
 Layout: every text wraps (``wrap`` on TextBlocks; RichTextBlocks always wrap), and long unbroken names get
-zero-width break opportunities (``digest.breakable``) so a 120-character certificate name wraps inside
+zero-width break opportunities (``fitting.breakable``) so a 120-character certificate name wraps inside
 the card instead of running past its edge. Severity is a word ("Critical", "High"), coloured as well.
 An entry spread over two messages starts the second with "continued: <vault / certificate>".
 """
@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.alerts.digest import Digest, Entry, Link, RemediationItem, breakable, pack, payload_bytes, split_text
+from shared.alerts.digest import Digest, Entry, Link, RemediationItem
+from shared.alerts.fitting import breakable, pack, payload_bytes, split_text
 from shared.models import Severity
 
 TEAMS_MESSAGE_LIMIT = 28 * 1024

@@ -1,6 +1,6 @@
 """``python -m shared remediate`` and the timer's ``AUTO_REMEDIATE``: the two ways a remediation runs.
 
-Both take the same steps, like the scan's :func:`shared.scan.run_scan`: a scan (fresh, or the latest
+Both take the same steps, like the scan's :func:`shared.run.run_scan`: a scan (fresh, or the latest
 stored one), the pure plan (:mod:`shared.remediation.plan`), carrying it out against Key Vault with a record
 of every change (:mod:`shared.remediation.apply`), and for the command its report
 (:mod:`shared.remediation.report`). The timer changes at most ``MAX_AUTO_REMEDIATIONS`` certificates per
@@ -176,7 +176,8 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> argparse.ArgumentPa
 def run(args: argparse.Namespace, settings: Settings, out: IO[str], err: IO[str]) -> int:
     """``python -m shared remediate``: scan (or read the latest scan), plan, and with ``--apply`` change."""
     from shared.azure.clients import AzureClients  # noqa: PLC0415 - keep `--help` and usage errors instant
-    from shared.scan import ScanTarget, ScanTargetError, run_scan  # noqa: PLC0415
+    from shared.run import run_scan  # noqa: PLC0415
+    from shared.scan import ScanTarget, ScanTargetError  # noqa: PLC0415
     from shared.store import FindingsStore, StoreError  # noqa: PLC0415
 
     try:

@@ -3,6 +3,9 @@
 Problems come first, most severe first, each with its reason on its own wrapped line (reasons are
 sentences, and squeezing them into a column makes them unreadable). Everything else is summarised
 per vault, so a clean estate of hundreds of certificates still fits on a screen.
+
+Every name and text from the estate is printed on one line (:func:`shared.text.single_line`): a
+certificate name holding a line break must not print a second row that looks like another finding.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from datetime import datetime
 from shared.models import (
     RULE_BINDING,
     RULE_IDS,
+    RULE_SERVED,
     STATUS_LABEL,
     STATUS_ORDER,
     Finding,
@@ -24,6 +28,7 @@ from shared.models import (
     sort_by_severity,
 )
 from shared.rules.binding import service_label
+from shared.text import single_line
 
 
 def render(result: ScanResult, *, width: int | None = None) -> str:
@@ -32,14 +37,15 @@ def render(result: ScanResult, *, width: int | None = None) -> str:
     lines: list[str] = []
 
     lines.append(
-        f"AutoRenew Guard scan {scan.id}: {scan.status.value}, {plural(len(scan.subscriptions), 'subscription')}, "
-        f"{plural(scan.vault_count, 'vault')}, {plural(scan.certificate_count, 'certificate')}"
+        f"AutoRenew Guard scan {single_line(scan.id)}: {scan.status.value}, "
+        f"{plural(len(scan.subscriptions), 'subscription')}, {plural(scan.vault_count, 'vault')}, "
+        f"{plural(scan.certificate_count, 'certificate')}"
     )
     counts = Counter(f.status for f in result.findings)
     summary = ", ".join(f"{counts[s]} {STATUS_LABEL[s]}" for s in STATUS_ORDER if counts[s])
     lines.append(f"Findings (two rules per certificate, one per service reference): {summary or 'none'}")
     for problem in scan.problems:
-        lines.append(f"! {problem}")
+        lines.append(f"! {single_line(problem)}")
     if scan.status == ScanStatus.FAILED:
         lines.append("! The scan failed: nothing could be read. See the problems above.")
     lines.append("")
@@ -94,6 +100,13 @@ def _problem(finding: Finding, rule_ids: str, width: int, now: datetime) -> list
 
 
 def _place(finding: Finding) -> str:
+    return single_line(_raw_place(finding))
+
+
+def _raw_place(finding: Finding) -> str:
+    if finding.rule_id == RULE_SERVED and finding.binding:
+        # What clients get on a hostname: the name first, then the service and the certificate behind it.
+        return f"{finding.binding} via {_service_place(finding, with_binding=False)}"
     if finding.rule_id == RULE_BINDING:
         return _service_place(finding)
     if finding.vault_name is None:
@@ -103,14 +116,14 @@ def _place(finding: Finding) -> str:
     return f"{finding.vault_name} / {finding.certificate_name}"
 
 
-def _service_place(finding: Finding) -> str:
+def _service_place(finding: Finding, *, with_binding: bool = True) -> str:
     """'Application Gateway appgw-payments (pinned-tls) -> payments-prod-kv / payments-gateway': the
     service first, named by its kind, since a binding finding is about what that service serves."""
     label = service_label(finding.resource_type)
     service = (finding.resource_id or "").rstrip("/").rsplit("/", 1)[-1] or None
     if service is None:
         return f"{label} resources in subscription {finding.subscription_id}"
-    if finding.binding and finding.binding != service:
+    if with_binding and finding.binding and finding.binding != service:
         service = f"{service} ({finding.binding})"
     service = f"{label} {service}"
     target = " / ".join(part for part in (finding.vault_name, finding.certificate_name) if part)
@@ -121,9 +134,9 @@ def _per_vault(findings: list[Finding]) -> list[str]:
     by_vault: dict[str, Counter[Status]] = defaultdict(Counter)
     certificates: dict[str, set[str]] = defaultdict(set)
     for finding in findings:
-        vault = finding.vault_name or f"(subscription {finding.subscription_id})"
+        vault = single_line(finding.vault_name or f"(subscription {finding.subscription_id})")
         by_vault[vault][finding.status] += 1
-        if finding.certificate_name is not None and finding.rule_id != RULE_BINDING:
+        if finding.certificate_name is not None and finding.rule_id not in (RULE_BINDING, RULE_SERVED):
             # A binding may name a certificate the vault no longer has: count only what was listed.
             certificates[vault].add(finding.certificate_name)
     if not by_vault:
