@@ -111,6 +111,7 @@ class TlsFrontends:
         self._threads: list[threading.Thread] = []
         self._open: set[socket.socket] = set()
         self._contexts: dict[tuple[str, str], ssl.SSLContext] = {}
+        self._index: dict[str, Endpoint] = {}
         self._names: dict[Any, str] = {}  # the SNI each TLS socket asked for, until its handshake is done
         self._dir = Path(tempfile.mkdtemp(prefix="frontends-"))
         self._key_file = self._dir / "leaf-key.pem"
@@ -253,14 +254,19 @@ class TlsFrontends:
         return context
 
     def _endpoint(self, sni: str) -> Endpoint | None:
-        for endpoint in endpoints(self.estate):
-            name = endpoint.hostname.lower().rstrip(".")
-            try:
-                ascii_name = name.encode("idna").decode()
-            except UnicodeError:
-                ascii_name = name
-            if sni.lower() in (name, ascii_name):
-                return endpoint
+        """The estate's endpoint for an SNI name (its IDN form too); the index is rebuilt when a name is
+        missing, so an estate changed by a test is seen, and a thousand names cost one walk, not one each."""
+        key = sni.lower()
+        for attempt in (1, 2):
+            if attempt == 2 or not self._index:
+                self._index = {}
+                for endpoint in endpoints(self.estate):
+                    name = endpoint.hostname.lower().rstrip(".")
+                    self._index.setdefault(name, endpoint)
+                    with contextlib.suppress(UnicodeError):
+                        self._index.setdefault(name.encode("idna").decode(), endpoint)
+            if key in self._index:
+                return self._index[key]
         return None
 
     def _der(self, endpoint: Endpoint | None, behaviour: str, sni: str) -> bytes:
