@@ -259,14 +259,16 @@ class TlsFrontends:
         key = sni.lower()
         for attempt in (1, 2):
             if attempt == 2 or not self._index:
-                self._index = {}
+                index: dict[str, Endpoint] = {}  # built aside, then swapped in: readers never see half of it
                 for endpoint in endpoints(self.estate):
                     name = endpoint.hostname.lower().rstrip(".")
-                    self._index.setdefault(name, endpoint)
+                    index.setdefault(name, endpoint)
                     with contextlib.suppress(UnicodeError):
-                        self._index.setdefault(name.encode("idna").decode(), endpoint)
-            if key in self._index:
-                return self._index[key]
+                        index.setdefault(name.encode("idna").decode(), endpoint)
+                self._index = index
+            found = self._index.get(key)
+            if found is not None:
+                return found
         return None
 
     def _der(self, endpoint: Endpoint | None, behaviour: str, sni: str) -> bytes:
