@@ -4,12 +4,27 @@
 from __future__ import annotations
 
 import base64
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from shared.alerts import build_messages
+from shared.alerts.digest import make_digest
 from shared.azure.probe import sni_name
-from shared.models import AddressProbe, Binding, CertificateVersion, HostProbe, ReadError, ServedLeaf, Vault
+from shared.models import (
+    AddressProbe,
+    Binding,
+    CertificateVersion,
+    HostProbe,
+    ReadError,
+    Scan,
+    ScanResult,
+    ScanStatus,
+    ServedLeaf,
+    Vault,
+    new_scan_id,
+)
 from shared.rules import ServedTarget, check_served, needs_versions, propagation_window
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
@@ -114,3 +129,28 @@ def test_names_go_out_as_punycode_and_control_characters_are_refused() -> None:
     for bad in ("evil\r\nHost: x", "a b.com", "tab\t.com", ""):
         with pytest.raises(ValueError, match=r"control or space|empty"):
             sni_name(bad)
+
+
+def test_the_digest_joins_a_stale_hostname_to_its_certificate_entry_naming_the_hostname() -> None:
+    stale = check_served(
+        BINDING, host(AddressProbe("10.0.0.1", leaf(OLD_HEX))), target(versions=(OLD, CURRENT)), now=NOW
+    )
+    gone = check_served(
+        BINDING,
+        HostProbe(
+            "api.contoso.com", "api.contoso.com", addresses=(AddressProbe("10.0.0.9", error="connection refused"),)
+        ),
+        target(),
+        now=NOW,
+    )
+    scan = Scan(new_scan_id(NOW), NOW, NOW, ScanStatus.PARTIAL)
+    digest = make_digest(ScanResult(scan=scan, findings=[stale, gone]))
+    [entry] = digest.entries
+    assert entry.title.endswith("edge-kv / web-tls")
+    assert [line.rules for line in entry.lines] == [("ServedCertificate",), ("ServedCertificate",)]
+    assert [line.service for line in entry.lines] == [
+        "Application Gateway appgw (www.contoso.com)",
+        "Application Gateway appgw (api.contoso.com)",
+    ]
+    slack = json.dumps(build_messages("slack", ScanResult(scan=scan, findings=[stale, gone])))
+    assert "still serves an older version of web-tls" in slack
