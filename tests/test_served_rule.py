@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import base64
+import csv
+import io
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -11,11 +13,13 @@ import pytest
 
 from shared.alerts import build_messages
 from shared.alerts.digest import make_digest
+from shared.api import get_findings
 from shared.azure.probe import sni_name
 from shared.models import (
     AddressProbe,
     Binding,
     CertificateVersion,
+    Finding,
     HostProbe,
     ReadError,
     Scan,
@@ -154,3 +158,16 @@ def test_the_digest_joins_a_stale_hostname_to_its_certificate_entry_naming_the_h
     ]
     slack = json.dumps(build_messages("slack", ScanResult(scan=scan, findings=[stale, gone])))
     assert "still serves an older version of web-tls" in slack
+
+
+def test_the_rule_id_filter_and_the_csv_carry_what_was_served() -> None:
+    stale = check_served(BINDING, host(AddressProbe("10.0.0.1", leaf(OLD_HEX))), target(versions=(OLD,)), now=NOW)
+    other = Finding.from_dict({**stale.to_dict(), "rule_id": "CertificateBinding", "binding": "web"})
+    scan = Scan(new_scan_id(NOW), NOW, NOW, ScanStatus.COMPLETED)
+    result = ScanResult(scan=scan, findings=[stale, other])
+    response = get_findings(lambda: result, {"rule_id": ["ServedCertificate"], "format": ["csv"]})
+    assert response.status == 200
+    rows = list(csv.DictReader(io.StringIO(response.body)))
+    assert [(r["rule_id"], r["binding"]) for r in rows] == [("ServedCertificate", "www.contoso.com")]
+    assert (rows[0]["served_thumbprint"], rows[0]["served_version"]) == (OLD_HEX, "v1")
+    assert rows[0]["served_expires_on"] == "2027-03-16T12:00:00Z"  # the leaf the address sent
