@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import csv
 import io
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,7 +17,7 @@ import pytest
 from shared.alerts import build_messages
 from shared.alerts.digest import make_digest
 from shared.api import get_findings
-from shared.azure.probe import sni_name
+from shared.azure.probe import ProbeOptions, client_context, probe_hostname, sni_name
 from shared.models import (
     AddressProbe,
     Binding,
@@ -171,3 +174,19 @@ def test_the_rule_id_filter_and_the_csv_carry_what_was_served() -> None:
     assert [(r["rule_id"], r["binding"]) for r in rows] == [("ServedCertificate", "www.contoso.com")]
     assert (rows[0]["served_thumbprint"], rows[0]["served_version"]) == (OLD_HEX, "v1")
     assert rows[0]["served_expires_on"] == "2027-03-16T12:00:00Z"  # the leaf the address sent
+
+
+def test_a_resolve_that_stalls_is_bounded_by_the_names_deadline() -> None:
+    """The deadline covers the resolve: a resolver that never answers (its one thread is busy) costs the
+    name its timeout, and the probe does not wait for the resolver thread afterwards."""
+    resolver = ThreadPoolExecutor(max_workers=1)
+    release = threading.Event()
+    resolver.submit(release.wait, 30)
+    try:
+        options = ProbeOptions(timeout=0.3)
+        probe = asyncio.run(probe_hostname("www.contoso.com", options, client_context(), resolver))
+    finally:
+        release.set()
+        resolver.shutdown(wait=True)
+    assert probe.error == "www.contoso.com did not resolve within 0.3 s"
+    assert probe.addresses == ()

@@ -16,6 +16,7 @@ per name (the rest are counted); OpenSSL refuses a certificate chain over its 10
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import socket
@@ -73,15 +74,15 @@ def probe_hostnames(hostnames: Iterable[str], options: ProbeOptions) -> dict[str
 
 
 async def _probe_all(names: Sequence[str], options: ProbeOptions) -> dict[str, HostProbe]:
-    loop = asyncio.get_running_loop()
+    # Our own resolver pool, not the loop's default executor: asyncio.run() joins the default executor's
+    # threads on the way out, so a getaddrinfo stuck past its deadline would hold the scan there.
     resolver = ThreadPoolExecutor(max_workers=max(1, options.concurrency), thread_name_prefix="probe-dns")
-    loop.set_default_executor(resolver)
-    context = _client_context()
+    context = client_context()
     slots = asyncio.Semaphore(max(1, options.concurrency))
 
     async def one(name: str) -> HostProbe:
         async with slots:
-            return await probe_hostname(name, options, context)
+            return await probe_hostname(name, options, context, resolver)
 
     try:
         probes = await asyncio.gather(*(one(name) for name in names))
@@ -91,7 +92,7 @@ async def _probe_all(names: Sequence[str], options: ProbeOptions) -> dict[str, H
     return dict(zip(names, probes, strict=True))
 
 
-def _client_context() -> ssl.SSLContext:
+def client_context() -> ssl.SSLContext:
     """No verification on purpose: the probe reports what is served, expired or mismatched included;
     the thumbprint, not the chain, decides (SPEC §2). Nothing is sent over the connection."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -124,7 +125,9 @@ def _mapping(hostname: str, sni: str, connect_to: Sequence[ConnectTo]) -> tuple[
     return None
 
 
-async def probe_hostname(hostname: str, options: ProbeOptions, context: ssl.SSLContext) -> HostProbe:
+async def probe_hostname(
+    hostname: str, options: ProbeOptions, context: ssl.SSLContext, resolver: ThreadPoolExecutor
+) -> HostProbe:
     """Every address of one name, within one deadline of ``options.timeout`` seconds."""
     if hostname.startswith("*"):
         return HostProbe(hostname=hostname, wildcard=True)
@@ -139,7 +142,9 @@ async def probe_hostname(hostname: str, options: ProbeOptions, context: ssl.SSLC
     deadline = loop.time() + options.timeout
     try:
         async with asyncio.timeout_at(deadline):
-            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+            infos = await loop.run_in_executor(
+                resolver, functools.partial(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+            )
     except TimeoutError:
         return HostProbe(hostname, sni, error=f"{host} did not resolve within {options.timeout:g} s", via=via)
     except OSError as exc:
