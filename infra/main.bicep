@@ -145,6 +145,26 @@ param enableLogsExport bool = true
 @description('Comma-separated e-mail addresses of an hourly alert on a critical or high problem in the latest scan (an action group); empty: no alert. Needs enableLogsExport.')
 param alertEmails string = ''
 
+// ---- ServedCertificate: TLS handshakes with the services' hostnames ----
+
+@description('PROBE_ENDPOINTS: handshake with every hostname the scanned services serve a Key Vault certificate on (needs outbound 443 to them).')
+param probeEndpoints bool = true
+
+@minValue(1)
+@maxValue(120)
+@description('PROBE_TIMEOUT_SECONDS: per address, resolve, connect and handshake together.')
+param probeTimeoutSeconds int = 10
+
+@minValue(1)
+@maxValue(512)
+@description('PROBE_CONCURRENCY: handshakes in flight.')
+param probeConcurrency int = 32
+
+@description('PROBE_CONNECT_TO: HOST:PORT:CONNECT_HOST:CONNECT_PORT pairs, comma-separated (curl --connect-to), for split-horizon DNS and private frontends.')
+param probeConnectTo string = ''
+
+@description('Resource id of a subnet (delegated to Microsoft.App/environments) for Flex Consumption VNet integration, so the probe reaches private frontends; empty: no VNet integration.')
+param vnetSubnetId string = ''
 
 // ---- Scope of the scan ----
 
@@ -327,6 +347,11 @@ module api 'app/api.bicep' = {
     reportUrl: reportUrl
     logsIngestionEndpoint: enableLogsExport ? monitorExport.outputs.logsIngestionEndpoint : ''
     logsDcrImmutableId: enableLogsExport ? monitorExport.outputs.dataCollectionRuleImmutableId : ''
+    probeEndpoints: probeEndpoints
+    probeTimeoutSeconds: probeTimeoutSeconds
+    probeConcurrency: probeConcurrency
+    probeConnectTo: probeConnectTo
+    vnetSubnetId: vnetSubnetId
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
   }

@@ -48,6 +48,10 @@ CSV_COLUMNS = (
     "binding",
     "bound_version",
     "current_version",
+    # ServedCertificate (SPEC §2): what the worst address of the hostname (binding) served.
+    "served_thumbprint",
+    "served_version",
+    "served_expires_on",
 )
 MAX_SCANS = 1000
 

@@ -344,6 +344,8 @@ class Scan:
     subscriptions: list[str] = field(default_factory=list)
     vault_count: int = 0
     certificate_count: int = 0
+    # ServedCertificate's TLS probe: "on", or "off" when PROBE_ENDPOINTS=false (SPEC §2); None: not recorded.
+    probing: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -356,6 +358,7 @@ class Scan:
             "subscriptions": list(self.subscriptions),
             "vault_count": self.vault_count,
             "certificate_count": self.certificate_count,
+            "probing": self.probing,
         }
 
     @classmethod
@@ -373,6 +376,7 @@ class Scan:
             subscriptions=list(data.get("subscriptions") or []),
             vault_count=int(data.get("vault_count") or 0),
             certificate_count=int(data.get("certificate_count") or 0),
+            probing=data.get("probing") if data.get("probing") in ("on", "off") else None,
         )
 
 
@@ -407,7 +411,9 @@ class ScanResult:
 @dataclass(frozen=True, slots=True)
 class Binding:
     """One Key Vault reference inside a service (an Application Gateway's sslCertificate, a Front Door
-    secret, an API Management hostname, an App Service certificate), as Resource Manager described it.
+    secret, an API Management hostname, an App Service certificate or a site's TLS binding, a Front Door
+    classic endpoint, a classic CDN custom domain, a Container Apps certificate), as Resource Manager
+    described it.
 
     The reference is kept as found (``reference``) and read into the vault it names (``vault_uri`` for a
     secret URI, ``vault_resource_id`` for a resource id), the certificate (a certificate's secret shares
@@ -458,6 +464,48 @@ class CertificateVersion:
     enabled: bool | None = None
     # The CA named as its X.509 issuer when that is not its own subject (None: self-issued, or no cer).
     issued_by_ca: str | None = None
+
+
+# --- ServedCertificate (SPEC §2): what clients are actually served ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ServedLeaf:
+    """The leaf certificate one address sent in its TLS handshake: its SHA-1 thumbprint (upper-case hex,
+    as App Service shows thumbprints and ``x5t_to_hex`` gives Key Vault's), and what ``cryptography`` read
+    from it (``None`` when the DER did not parse: the thumbprint still identifies it)."""
+
+    thumbprint: str
+    subject: str | None = None
+    issuer: str | None = None
+    not_after: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AddressProbe:
+    """One address of a hostname: the leaf it served, or why no handshake completed (``error``)."""
+
+    address: str
+    leaf: ServedLeaf | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HostProbe:
+    """What a TLS handshake with every address of one hostname gave.
+
+    ``error`` set means no address was tried (the name did not resolve, or it was refused: control
+    characters, not a valid IDN); ``wildcard`` means there is no single name to connect to. ``sni`` is the
+    name sent (punycode for an IDN), ``via`` the ``PROBE_CONNECT_TO`` target when one mapped the name, and
+    ``addresses_skipped`` how many resolved addresses were left out by the per-name cap."""
+
+    hostname: str
+    sni: str | None = None
+    addresses: tuple[AddressProbe, ...] = ()
+    error: str | None = None
+    wildcard: bool = False
+    via: str | None = None
+    addresses_skipped: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,11 +25,12 @@ from datetime import datetime
 from typing import Any
 
 from shared import rules
-from shared.azure import discovery, services
+from shared.azure import discovery, probe, services
 from shared.azure.clients import AzureClients
 from shared.azure.keyvault import (
     VaultRead,
     VersionsRead,
+    list_certificate_versions,
     origin,
     read_error,
     read_pending_operations,
@@ -38,6 +39,7 @@ from shared.azure.keyvault import (
 from shared.models import (
     Binding,
     Certificate,
+    CertificateVersion,
     Finding,
     ReadError,
     Scan,
@@ -90,6 +92,8 @@ class _Collector:
     vaults_failed: int = 0
     certificates: int = 0
     routes: RouteIndex = field(default_factory=lambda: RouteIndex("alert-route"))
+    # ServedCertificate: references with hostnames whose vault and certificate were read.
+    served: list[tuple[Binding, rules.ServedTarget]] = field(default_factory=list)
 
 
 def rule_options(settings: Settings) -> rules.RuleOptions:
@@ -147,6 +151,9 @@ def scan_estate(
                 on_progress(progress)
 
     scan.vault_count = len(vaults)
+    scan.probing = "on" if settings.probe_endpoints else "off"
+    if settings.probe_endpoints:
+        _check_served(settings, clients, collected, started)
     log.info(
         "Scanned %d certificates in %d vaults of %d subscriptions in %.1f s",
         collected.certificates,
@@ -306,12 +313,85 @@ def _evaluate(
             error=(found.error if found else None) or (read.error if found is None else None),
         )
         collected.findings.append(rules.check_binding(binding, target, now=now))
+        if binding.hostnames and found is not None and found.current is not None and found.error is None:
+            served = rules.ServedTarget(vault=read.vault, current=found.current, certificate=by_name.get(name))
+            collected.served.append((binding, served))
     collected.certificates += len(read.certificates)
     if read.error is not None:
         collected.vaults_failed += 1
         collected.findings.extend(rules.unreadable_vault(read.vault, read.error, listed=len(read.certificates)))
     else:
         collected.vaults_read += 1
+
+
+def _check_served(settings: Settings, clients: AzureClients, collected: _Collector, now: datetime) -> None:
+    """ServedCertificate (SPEC §2), one step after the vaults: probe every hostname of the references whose
+    vault and certificate were read, list the versions of a certificate only where some address serves
+    another thumbprint than its current version, and judge each (service, hostname)."""
+    if not collected.served:
+        return
+    options = probe.ProbeOptions(
+        timeout=settings.probe_timeout_seconds,
+        concurrency=settings.probe_concurrency,
+        connect_to=settings.probe_connect_to,
+    )
+    clock = time.monotonic()
+    probes = probe.probe_hostnames((h for binding, _ in collected.served for h in binding.hostnames), options)
+    log.info("Probed %d hostnames in %.1f s", len(probes), time.monotonic() - clock)
+    wanted: dict[tuple[str, str], rules.ServedTarget] = {}
+    for binding, target in collected.served:
+        if any(rules.needs_versions(probes[h], target.current) for h in binding.hostnames):
+            wanted.setdefault(_served_key(binding, target), target)
+    versions = _read_all_versions(clients, list(wanted.items()), settings.vault_concurrency)
+    for binding, read in collected.served:
+        found = versions.get(_served_key(binding, read))
+        target = (
+            dataclasses.replace(read, versions_error=found)
+            if isinstance(found, ReadError)
+            else dataclasses.replace(read, versions=found)
+            if found is not None
+            else read
+        )
+        collected.findings.extend(rules.check_served(binding, probes[h], target, now=now) for h in binding.hostnames)
+
+
+def _served_key(binding: Binding, target: rules.ServedTarget) -> tuple[str, str]:
+    return target.vault.name.lower(), (binding.certificate_name or "").lower()
+
+
+def _read_all_versions(
+    clients: AzureClients, wanted: Sequence[tuple[tuple[str, str], rules.ServedTarget]], concurrency: int
+) -> dict[tuple[str, str], tuple[CertificateVersion, ...] | ReadError]:
+    """Each wanted certificate's version list, one client per vault, vaults read concurrently."""
+    by_vault: dict[str, list[tuple[tuple[str, str], rules.ServedTarget]]] = {}
+    for key, target in wanted:
+        by_vault.setdefault(key[0], []).append((key, target))
+
+    def one_vault(
+        entries: list[tuple[tuple[str, str], rules.ServedTarget]],
+    ) -> list[tuple[tuple[str, str], tuple[CertificateVersion, ...] | ReadError]]:
+        vault = entries[0][1].vault
+        try:
+            client = clients.certificates(vault.uri)
+        except Exception as exc:  # noqa: BLE001 - the rule says the versions could not be listed
+            return [(key, read_error(exc)) for key, _ in entries]
+        results: list[tuple[tuple[str, str], tuple[CertificateVersion, ...] | ReadError]] = []
+        with client:
+            for key, target in entries:
+                name = target.certificate.name if target.certificate else key[1]
+                try:
+                    results.append((key, list_certificate_versions(client, vault, name)))
+                except Exception as exc:  # noqa: BLE001 - becomes the finding's versions_error
+                    results.append((key, read_error(exc)))
+        return results
+
+    found: dict[tuple[str, str], tuple[CertificateVersion, ...] | ReadError] = {}
+    if not by_vault:
+        return found
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(by_vault))), thread_name_prefix="versions") as pool:
+        for results in pool.map(one_vault, by_vault.values()):
+            found.update(results)
+    return found
 
 
 def _with_newest_version(certificate: Certificate, found: VersionsRead | None) -> Certificate:

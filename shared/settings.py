@@ -51,6 +51,10 @@ SETTING_NAMES: tuple[str, ...] = (
     "LOGS_INGESTION_ENDPOINT",
     "LOGS_DCR_IMMUTABLE_ID",
     "LOGS_STREAM_NAME",
+    "PROBE_ENDPOINTS",
+    "PROBE_TIMEOUT_SECONDS",
+    "PROBE_CONCURRENCY",
+    "PROBE_CONNECT_TO",
 )
 DEFAULT_LOGS_STREAM_NAME = "Custom-AutoRenewGuardFindings"
 # A data collection rule's immutable id: "dcr-" and 32 hex digits (Microsoft.Insights/dataCollectionRules
@@ -156,6 +160,21 @@ def is_keyvault_reference(value: str | None) -> bool:
     return bool(value) and value.strip().lower().startswith(KEYVAULT_REFERENCE_PREFIX)  # type: ignore[union-attr]
 
 
+@dataclass(frozen=True, slots=True)
+class ConnectTo:
+    """One ``PROBE_CONNECT_TO`` entry (curl's ``--connect-to``): a probe of ``host`` on ``port`` connects
+    to ``connect_host``:``connect_port`` instead, still sending ``host`` as SNI. ``None`` is curl's empty
+    field: any port, or the original host or port."""
+
+    host: str
+    port: int | None
+    connect_host: str | None
+    connect_port: int | None
+
+    def matches(self, host: str, port: int) -> bool:
+        return self.host == host.lower().rstrip(".") and self.port in (None, port)
+
+
 @dataclass(frozen=True)
 class Settings:
     subscription_ids: tuple[str, ...] = ()
@@ -181,6 +200,10 @@ class Settings:
     alert_remind_days: int = 7
     alert_max_items: int = 50
     report_url: str | None = field(default=None, repr=False)
+    probe_endpoints: bool = True
+    probe_timeout_seconds: float = 10.0
+    probe_concurrency: int = 32
+    probe_connect_to: tuple[ConnectTo, ...] = ()
     # Why the alerts are off although a webhook is configured: an unresolved Key Vault reference (always),
     # or, when read with ``strict_alerts=False`` (the Functions app), any bad alert setting.
     alert_setting_error: str | None = None
@@ -267,6 +290,10 @@ class Settings:
             requests_per_vault=_integer("SCAN_REQUESTS_PER_VAULT", get("SCAN_REQUESTS_PER_VAULT"), 4, 1, 64),
             portal_url=_https_url("PORTAL_URL", get("PORTAL_URL") or "https://portal.azure.com"),
             max_auto_remediations=_integer("MAX_AUTO_REMEDIATIONS", get("MAX_AUTO_REMEDIATIONS"), 25, 0, 10000),
+            probe_endpoints=_boolean("PROBE_ENDPOINTS", get("PROBE_ENDPOINTS"), True),
+            probe_timeout_seconds=_seconds("PROBE_TIMEOUT_SECONDS", get("PROBE_TIMEOUT_SECONDS"), 10.0, 0.1, 120.0),
+            probe_concurrency=_integer("PROBE_CONCURRENCY", get("PROBE_CONCURRENCY"), 32, 1, 512),
+            probe_connect_to=_connect_to(get("PROBE_CONNECT_TO")),
         )
 
 
@@ -417,6 +444,74 @@ def _integer(name: str, value: str | None, default: int, low: int, high: int) ->
     if not low <= number <= high:
         raise SettingsError(name, f"must be a whole number from {low} to {high}, got {number}")
     return number
+
+
+def _seconds(name: str, value: str | None, default: float, low: float, high: float) -> float:
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not low <= number <= high:  # also refuses nan and inf
+        raise SettingsError(name, f"must be a number of seconds from {low:g} to {high:g}, got {value!r}")
+    return number
+
+
+# One field of a --connect-to entry: a bracketed IPv6 address, or anything without a colon.
+_CONNECT_FIELD = re.compile(r"\[[0-9A-Fa-f:.]+\]|[^:\[\]]*")
+
+
+def _connect_to(value: str | None) -> tuple[ConnectTo, ...]:
+    """``HOST:PORT:CONNECT_HOST:CONNECT_PORT`` entries separated by commas, as curl's ``--connect-to``
+    takes them: an empty PORT matches any port, an empty CONNECT_HOST or CONNECT_PORT keeps the original;
+    IPv6 addresses go in brackets (``[::1]``). HOST is required: a probe maps names, not everything."""
+    if not value:
+        return ()
+    entries: list[ConnectTo] = []
+    for number, part in enumerate(filter(None, (p.strip() for p in value.split(","))), start=1):
+        fields_: list[str] = []
+        position = 0
+        while True:
+            match = _CONNECT_FIELD.match(part, position)
+            position = match.end() if match else position
+            fields_.append(match.group() if match else "")
+            if position >= len(part) or part[position] != ":":
+                break
+            position += 1
+        if position != len(part) or len(fields_) != 4:
+            raise SettingsError(
+                "PROBE_CONNECT_TO",
+                f"entry {number} ({part!r}) is not HOST:PORT:CONNECT_HOST:CONNECT_PORT "
+                "(IPv6 addresses in brackets, e.g. www.contoso.com:443:[fd00::4]:443)",
+            )
+        host, port, connect_host, connect_port = fields_
+        if not host or host.startswith("[") or not _probe_host(host):
+            raise SettingsError("PROBE_CONNECT_TO", f"entry {number}: {host!r} is not a hostname to map")
+        if connect_host and not connect_host.startswith("[") and not _probe_host(connect_host):
+            raise SettingsError("PROBE_CONNECT_TO", f"entry {number}: {connect_host!r} is not a host to connect to")
+        entries.append(
+            ConnectTo(
+                host=host.lower().rstrip("."),
+                port=_port(number, port),
+                connect_host=connect_host.strip("[]") or None,
+                connect_port=_port(number, connect_port),
+            )
+        )
+    return tuple(entries)
+
+
+def _probe_host(value: str) -> bool:
+    """A DNS name or IPv4 address: letters (any script: IDN), digits, dots, hyphens, no spaces or controls."""
+    return len(value) <= 253 and all(ch.isalnum() or ch in ".-_" for ch in value)
+
+
+def _port(number: int, value: str) -> int | None:
+    if not value:
+        return None
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise SettingsError("PROBE_CONNECT_TO", f"entry {number}: port {value!r} is not a number from 1 to 65535")
+    return int(value)
 
 
 def _exempt_tags(value: str | None) -> tuple[tuple[str, str], ...]:

@@ -357,7 +357,7 @@ def test_the_fake_key_vault_serves_every_version_to_the_real_sdk(fake_azure) -> 
         assert current is not None
         assert previous.expires_on == model.older_versions[-1].expires_on
         assert previous.x509_thumbprint != current.x509_thumbprint
-    assert len(azure.requests.where(operation="list_versions")) == 2, "three versions in pages of two"
+    assert len(azure.requests.where(operation="list_versions")) == 3, "3 versions, pages of 2, an empty last page"
 
 
 def test_a_renewal_in_the_fake_keeps_the_old_version_for_the_services_pinned_to_it(fake_azure) -> None:

@@ -73,6 +73,10 @@ PARAMETER_OF_SETTING = {
     "ALERT_REMIND_DAYS": "alertRemindDays",
     "ALERT_MAX_ITEMS": "alertMaxItems",
     "REPORT_URL": "reportUrl",
+    "PROBE_ENDPOINTS": "probeEndpoints",
+    "PROBE_TIMEOUT_SECONDS": "probeTimeoutSeconds",
+    "PROBE_CONCURRENCY": "probeConcurrency",
+    "PROBE_CONNECT_TO": "probeConnectTo",
 }
 # Secret settings: a @secure() parameter of main.bicep, stored in the app's Key Vault (entry, keyvault.bicep
 # output) and set on the app as a Key Vault reference.
@@ -755,3 +759,11 @@ def test_checkov_reports_no_failed_check() -> None:
     assert sum(one["summary"]["parsing_errors"] for one in reports) == 0
     assert sum(one["summary"]["passed"] for one in reports) > 0, "checkov checked nothing"
     assert completed.returncode == 0, completed.stderr[-2000:]
+
+
+def test_vnet_integration_is_optional_and_off_by_default() -> None:
+    """ServedCertificate reaches private frontends only from their network: an optional subnet (docs/DEPLOY.md)."""
+    assert template("main.bicep")["parameters"]["vnetSubnetId"]["default"] == ""
+    site = json.dumps(function_app()["properties"])
+    assert "virtualNetworkSubnetId" in site
+    assert "vnetSubnetId" in site

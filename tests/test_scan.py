@@ -374,7 +374,7 @@ def test_the_table_report_reads_as_a_report(fake_azure) -> None:
 def test_the_demo_estate_gets_the_verdicts_its_author_wrote_down(fake_azure_demo, demo_estate) -> None:
     code, document = scan_json()
     assert code == 1
-    findings = [f for f in document["findings"] if f["rule_id"] != "CertificateBinding"]
+    findings = [f for f in document["findings"] if f["rule_id"] not in ("CertificateBinding", "ServedCertificate")]
     got = {(f["vault_name"], f["certificate_name"], f["rule_id"]): f["status"] for f in findings}
     expected = {}
     for sub in demo_estate["subscriptions"]:
@@ -396,6 +396,7 @@ def test_the_demo_estate_gets_the_verdicts_its_author_wrote_down(fake_azure_demo
         f["binding"]: (f["status"], f["severity"]) for f in document["findings"] if f["rule_id"] == "CertificateBinding"
     }
     written: dict[str, tuple[str, str]] = {}
+    probed: dict[str, tuple[str, ...]] = {}
     for sub in demo_estate["subscriptions"]:
         for service in sub.get("services", []):
             references = (
@@ -415,7 +416,14 @@ def test_the_demo_estate_gets_the_verdicts_its_author_wrote_down(fake_azure_demo
                 by_host = service["type"] in ("apiManagement", "appServiceSite")
                 name = reference["host"] if by_host else reference["name"]
                 written[name] = (reference["expect"]["status"], reference["expect"]["severity"])
+                probed.update({host: tuple(v) for host, v in (reference.get("expect_served") or {}).items()})
     assert served == written
+
+    # ServedCertificate: one finding per (service, hostname), as the local frontends serve them.
+    handshakes = {
+        f["binding"]: (f["status"], f["severity"]) for f in document["findings"] if f["rule_id"] == "ServedCertificate"
+    }
+    assert handshakes == probed
 
 
 # --- verdicts on odd policies, hostile text and settings from the command line (issue 11) --------------------

@@ -201,3 +201,57 @@ def test_a_connection_string_the_sdk_refuses_names_the_setting(name: str, value:
     assert message.startswith(f"Setting {name}: the storage connection string is incomplete or malformed")
     assert raised.value.code == "ConfigurationError"
     assert "SECRET" not in message
+
+
+def test_probe_settings_default_to_the_spec() -> None:
+    settings = Settings.from_env({})
+    assert settings.probe_endpoints is True
+    assert settings.probe_timeout_seconds == 10
+    assert settings.probe_concurrency == 32
+    assert settings.probe_connect_to == ()
+
+
+def test_probe_connect_to_takes_curls_syntax_with_bracketed_ipv6() -> None:
+    settings = Settings.from_env(
+        {
+            "PROBE_ENDPOINTS": "false",
+            "PROBE_TIMEOUT_SECONDS": "2.5",
+            "PROBE_CONCURRENCY": "4",
+            "PROBE_CONNECT_TO": (
+                "WWW.Contoso.com.:443:10.1.2.3:8443, api.contoso.com::[fd00::4]:, x.contoso.com:443::9443"
+            ),
+        }
+    )
+    assert settings.probe_endpoints is False
+    assert settings.probe_timeout_seconds == 2.5
+    assert settings.probe_concurrency == 4
+    www, api, x = settings.probe_connect_to
+    assert (www.host, www.port, www.connect_host, www.connect_port) == ("www.contoso.com", 443, "10.1.2.3", 8443)
+    assert (api.host, api.port, api.connect_host, api.connect_port) == ("api.contoso.com", None, "fd00::4", None)
+    assert (x.connect_host, x.connect_port) == (None, 9443)
+    assert api.matches("API.contoso.com", 443)
+    assert www.matches("www.contoso.com", 443)
+    assert not www.matches("www.contoso.com", 8443)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "words"),
+    [
+        ("PROBE_CONNECT_TO", "www.contoso.com:443", "entry 1 ('www.contoso.com:443') is not HOST:PORT"),
+        ("PROBE_CONNECT_TO", "a.com:443:h:1,b.com:443:[fd00::4:443", "entry 2"),
+        ("PROBE_CONNECT_TO", "a.com:443:h:70000", "port '70000'"),
+        ("PROBE_CONNECT_TO", ":443:h:1", "'' is not a hostname to map"),
+        ("PROBE_CONNECT_TO", "a b.com:443:h:1", "'a b.com' is not a hostname"),
+        ("PROBE_CONNECT_TO", "a.com:443:h/x:1", "'h/x' is not a host to connect to"),
+        ("PROBE_ENDPOINTS", "maybe", "true or false"),
+        ("PROBE_TIMEOUT_SECONDS", "0", "from 0.1 to 120"),
+        ("PROBE_TIMEOUT_SECONDS", "nan", "from 0.1 to 120"),
+        ("PROBE_CONCURRENCY", "0", "from 1 to 512"),
+    ],
+)
+def test_a_bad_probe_setting_is_one_message_naming_it(name: str, value: str, words: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({name: value})
+    assert raised.value.name == name
+    assert str(raised.value).startswith(f"Setting {name}: ")
+    assert words in str(raised.value)

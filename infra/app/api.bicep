@@ -42,6 +42,12 @@ param reportUrl string
 param logsIngestionEndpoint string = ''
 @description('LOGS_DCR_IMMUTABLE_ID: the data collection rule\'s immutable id.')
 param logsDcrImmutableId string = ''
+param probeEndpoints bool
+param probeTimeoutSeconds int
+param probeConcurrency int
+param probeConnectTo string
+@description('A subnet for VNet integration (private frontends for the probe); empty: none.')
+param vnetSubnetId string = ''
 
 @allowed([2048, 4096])
 param instanceMemoryMB int = 2048
@@ -80,6 +86,8 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     clientCertEnabled: false
     // Key Vault references (ALERT_WEBHOOK_URL, ALERT_ROUTES) resolve with the user-assigned identity.
     keyVaultReferenceIdentity: identityId
+    // Flex Consumption VNet integration: the TLS probe (ServedCertificate) then reaches private frontends.
+    virtualNetworkSubnetId: empty(vnetSubnetId) ? null : vnetSubnetId
     functionAppConfig: {
       deployment: {
         storage: {
@@ -135,6 +143,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'ALERT_REMIND_DAYS', value: string(alertRemindDays) }
         { name: 'ALERT_MAX_ITEMS', value: string(alertMaxItems) }
         { name: 'REPORT_URL', value: reportUrl }
+        { name: 'PROBE_ENDPOINTS', value: string(probeEndpoints) }
+        { name: 'PROBE_TIMEOUT_SECONDS', value: string(probeTimeoutSeconds) }
+        { name: 'PROBE_CONCURRENCY', value: string(probeConcurrency) }
+        { name: 'PROBE_CONNECT_TO', value: probeConnectTo }
         { name: 'ALERT_WEBHOOK_KIND', value: alertWebhookKind }
         { name: 'EXPIRY_WARNING_DAYS', value: string(expiryWarningDays) }
         { name: 'EXEMPT_TAGS', value: exemptTags }

@@ -6,7 +6,9 @@
 - ``keyvault``: one vault's certificates, policies, versions and pending operations (the Key Vault data
   plane), read concurrently with a bounded number of requests in flight;
 - ``services``: the services that reference Key Vault certificates (CertificateBinding), listed through
-  Resource Manager.
+  Resource Manager;
+- ``probe``: what each of their hostnames serves (ServedCertificate): a TLS handshake per address, only a
+  ClientHello sent, the leaf read into :class:`~shared.models.HostProbe` records.
 
 Nothing here judges: the rules (``shared.rules``) read the records these modules return.
 """

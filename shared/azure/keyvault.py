@@ -696,6 +696,34 @@ def _version_or_gone(
         return read_error(exc)
 
 
+# --- every version of a certificate (ServedCertificate) -------------------------------------------------------
+
+# A certificate renewed every 90 days for ten years has 40 versions; 100 pages is far past any real one.
+_MAX_VERSION_PAGES = 100
+
+
+def list_certificate_versions(client: CertificateClient, vault: Vault, name: str) -> tuple[CertificateVersion, ...]:
+    """``GET {vault}/certificates/{name}/versions``, every page: what a hostname may serve instead of the
+    current version. Read only when a probe saw another thumbprint (SPEC §2). Items are ``{id (versioned),
+    x5t, attributes}``; the real service ends with an empty page after a ``nextLink``, and a ``nextLink``
+    off the vault's host is refused as for the certificate list. Raises like :func:`list_certificates`."""
+    request = HttpRequest("GET", f"/certificates/{quote(name, safe='')}/versions", headers=_JSON)
+    versions: list[CertificateVersion] = []
+    for _ in range(_MAX_VERSION_PAGES):
+        page = _get_json(client, request)
+        items = page.get("value") or []
+        if not isinstance(items, list):
+            raise ValueError("the version list's 'value' is not an array")
+        versions.extend(parse_certificate_version(item) for item in items if isinstance(item, Mapping))
+        next_link = page.get("nextLink")
+        if not next_link:
+            return tuple(versions)
+        if not isinstance(next_link, str):
+            raise ValueError("the version list's 'nextLink' is not a URL")
+        request = HttpRequest("GET", _checked_next_link(vault, next_link), headers=_JSON)
+    raise ValueError(f"the version list of {name} did not end after {_MAX_VERSION_PAGES} pages")
+
+
 def read_secret_metadata(client: CertificateClient, name: str) -> PlainSecret | ReadError | None:
     """A secret's metadata, never its value: ``GET {vault}/secrets/{name}/versions?maxresults=1`` lists
     ``SecretItem``s (``id``, ``attributes``, ``contentType``, ``tags``, ``managed``: the Key Vault REST

@@ -34,6 +34,7 @@ from shared.models import (
     RULE_AUTORENEW,
     RULE_BINDING,
     RULE_EXPIRY,
+    RULE_SERVED,
     STATUS_LABEL,
     STATUS_ORDER,
     Finding,
@@ -48,9 +49,15 @@ from shared.models import (
 )
 from shared.report.history import Change, Changes, ReportHistory, TrendPoint, by_certificate, compare, trend
 from shared.report.text import plural
+from shared.rules.binding import service_label
 from shared.text import clean_text
 
-_RULE_TOPIC = {RULE_AUTORENEW: "auto-renewal", RULE_EXPIRY: "expiry window", RULE_BINDING: "service"}
+_RULE_TOPIC = {
+    RULE_AUTORENEW: "auto-renewal",
+    RULE_EXPIRY: "expiry window",
+    RULE_BINDING: "service",
+    RULE_SERVED: "what clients get",
+}
 _SCAN_STATUS_NOTE = {
     ScanStatus.PARTIAL: (
         "This scan is partial: some vaults or certificates could not be read. They are listed below as "
@@ -91,6 +98,9 @@ def render_report(
         "problems": problems,
         # problems first, worst first: the stale services lead
         "bindings": sort_by_severity([f for f in result.findings if f.rule_id == RULE_BINDING]),
+        # what clients get on each hostname (ServedCertificate), stale first
+        "served": sort_by_severity([f for f in result.findings if f.rule_id == RULE_SERVED]),
+        "probing": scan.probing,
         "vaults": _vaults(result.findings),
     }
     if history is not None:
@@ -166,7 +176,9 @@ def _tiles_note(findings: list[Finding]) -> str:
         "(auto-renewal) and CertificateExpiry (expiry window)"
     )
     if any(f.rule_id == RULE_BINDING for f in findings):
-        note += ", and every service that serves one by CertificateBinding"
+        note += ", every service that serves one by CertificateBinding"
+    if any(f.rule_id == RULE_SERVED for f in findings):
+        note += ", and every hostname those services answer for by ServedCertificate (a TLS handshake)"
     return note + "."
 
 
@@ -185,24 +197,28 @@ class _Vault:
     others: list[Finding]
 
 
+# Rules whose rows live under Services (a service reference, a hostname), counted in their vault's group.
+_SERVICE_RULES = frozenset({RULE_BINDING, RULE_SERVED})
+
+
 def _vaults(findings: list[Finding]) -> list[_Vault]:
     """One group per vault the scan read. A binding's finding counts in the group of the vault whose
     certificate it serves (a vault must not look all green above its binding problems), but its row
     stays under Services, where its columns make sense."""
     groups: dict[str, list[Finding]] = defaultdict(list)
     for finding in findings:
-        if finding.rule_id != RULE_BINDING:
+        if finding.rule_id not in _SERVICE_RULES:
             groups[_vault_key(finding)].append(finding)
     by_name = {key.lower(): key for key in groups}
     for finding in findings:
-        if finding.rule_id == RULE_BINDING and finding.vault_name and finding.vault_name.lower() in by_name:
+        if finding.rule_id in _SERVICE_RULES and finding.vault_name and finding.vault_name.lower() in by_name:
             groups[by_name[finding.vault_name.lower()]].append(finding)
     return [_vault(key, groups[key]) for key in sorted(groups, key=str.lower)]
 
 
 def _vault(key: str, findings: list[Finding]) -> _Vault:
     first = findings[0]  # a certificate rule's: bindings were added after them
-    own = [f for f in findings if f.rule_id != RULE_BINDING]
+    own = [f for f in findings if f.rule_id not in _SERVICE_RULES]
     statuses = Counter(f.status for f in own)
     certificates = {f.certificate_name for f in own if f.certificate_name is not None}
     unlisted = not certificates and any(f.certificate_name is None for f in own)
@@ -213,7 +229,7 @@ def _vault(key: str, findings: list[Finding]) -> _Vault:
         where=f"subscription {first.subscription_id}" if first.subscription_id else "",
         chips=[(s, statuses[s]) for s in STATUS_ORDER if statuses[s] and not s.is_problem],
         problems=sum(1 for f in findings if f.status.is_problem),
-        services=sum(1 for f in findings if f.rule_id == RULE_BINDING),
+        services=sum(1 for f in findings if f.rule_id in _SERVICE_RULES),
         others=sorted(
             (f for f in own if not f.status.is_problem),
             key=lambda f: ((f.certificate_name or "").lower(), f.rule_id),
@@ -443,7 +459,8 @@ _SERVICE_KINDS = {
 
 def _service_kind(finding: Finding) -> str:
     raw = (finding.resource_type or "").strip()
-    return _SERVICE_KINDS.get(raw.lower(), raw or "service")
+    # The rules' names for the types this table does not spell its own way (sites, classic CDN, Container Apps).
+    return _SERVICE_KINDS.get(raw.lower()) or service_label(raw)
 
 
 def _service_name(finding: Finding) -> str:
@@ -551,6 +568,7 @@ _ENVIRONMENT.globals.update(
         "NOT_ASSESSED": Status.NOT_ASSESSED,
         "COMPLIANT": Status.COMPLIANT,
         "RULE_BINDING": RULE_BINDING,
+        "RULE_SERVED": RULE_SERVED,
         "RULE_TOPIC": _RULE_TOPIC,
         "plural": plural,
         "when": _time,

@@ -18,6 +18,7 @@ from datetime import datetime
 from shared.models import (
     RULE_BINDING,
     RULE_IDS,
+    RULE_SERVED,
     STATUS_LABEL,
     STATUS_ORDER,
     Finding,
@@ -103,6 +104,9 @@ def _place(finding: Finding) -> str:
 
 
 def _raw_place(finding: Finding) -> str:
+    if finding.rule_id == RULE_SERVED and finding.binding:
+        # What clients get on a hostname: the name first, then the service and the certificate behind it.
+        return f"{finding.binding} via {_service_place(finding, with_binding=False)}"
     if finding.rule_id == RULE_BINDING:
         return _service_place(finding)
     if finding.vault_name is None:
@@ -112,14 +116,14 @@ def _raw_place(finding: Finding) -> str:
     return f"{finding.vault_name} / {finding.certificate_name}"
 
 
-def _service_place(finding: Finding) -> str:
+def _service_place(finding: Finding, *, with_binding: bool = True) -> str:
     """'Application Gateway appgw-payments (pinned-tls) -> payments-prod-kv / payments-gateway': the
     service first, named by its kind, since a binding finding is about what that service serves."""
     label = service_label(finding.resource_type)
     service = (finding.resource_id or "").rstrip("/").rsplit("/", 1)[-1] or None
     if service is None:
         return f"{label} resources in subscription {finding.subscription_id}"
-    if finding.binding and finding.binding != service:
+    if with_binding and finding.binding and finding.binding != service:
         service = f"{service} ({finding.binding})"
     service = f"{label} {service}"
     target = " / ".join(part for part in (finding.vault_name, finding.certificate_name) if part)
@@ -132,7 +136,7 @@ def _per_vault(findings: list[Finding]) -> list[str]:
     for finding in findings:
         vault = single_line(finding.vault_name or f"(subscription {finding.subscription_id})")
         by_vault[vault][finding.status] += 1
-        if finding.certificate_name is not None and finding.rule_id != RULE_BINDING:
+        if finding.certificate_name is not None and finding.rule_id not in (RULE_BINDING, RULE_SERVED):
             # A binding may name a certificate the vault no longer has: count only what was listed.
             certificates[vault].add(finding.certificate_name)
     if not by_vault:

@@ -11,6 +11,8 @@ One module per rule, plus what they share:
   renewals (:func:`check_binding` over a :class:`BindingTarget`), judged after each service's
   propagation window (``propagation``: :data:`PROPAGATION_WINDOWS`, shared with ServedCertificate) and
   with a reason and fix per App Service ``keyVaultSecretStatus`` (``secret_status``);
+- ``served``: ServedCertificate, whether what a hostname's addresses serve is the referenced certificate's
+  current version (:func:`check_served` over a :class:`ServedTarget`), judged after the same windows;
 - ``unassessed``: the ``not_assessed`` findings for a vault, subscription or service type that could not be
   read, and :func:`error_hint`, what to do about a service's error code;
 - ``findings``: :class:`RuleOptions` and the one builder of a certificate's finding.
@@ -47,6 +49,7 @@ from shared.rules.binding import (
 from shared.rules.expiry import check_expiry, renewal_looks_stuck, renewal_point
 from shared.rules.findings import RuleOptions, primary_action
 from shared.rules.propagation import PROPAGATION_WINDOWS, propagation_window
+from shared.rules.served import ServedTarget, check_served, needs_versions
 from shared.rules.unassessed import error_hint, unreadable_subscription, unreadable_vault
 
 __all__ = [
@@ -57,15 +60,18 @@ __all__ = [
     "UNSUPPORTED_POLICY",
     "BindingTarget",
     "RuleOptions",
+    "ServedTarget",
     "check_auto_renewal",
     "check_binding",
     "check_expiry",
+    "check_served",
     "describe_service",
     "error_hint",
     "evaluate",
     "evaluate_all",
     "is_unknown_issuer",
     "matching_exempt_tag",
+    "needs_versions",
     "primary_action",
     "propagation_window",
     "renewal_looks_stuck",

@@ -268,6 +268,7 @@ class ScanRecords:
             "subscriptions": self._t.list_json(scan.subscriptions, "subscriptions"),
             "vault_count": to_int(scan.vault_count),
             "certificate_count": to_int(scan.certificate_count),
+            "probing": scan.probing,
             "finding_count": findings,
             "page_count": pages,
         }
@@ -390,6 +391,7 @@ def _scan_from(columns: Mapping[str, Any]) -> Scan:
             subscriptions=[single_line(s) for s in json_list(columns.get("subscriptions"))],
             vault_count=int(columns.get("vault_count") or 0),
             certificate_count=int(columns.get("certificate_count") or 0),
+            probing=columns.get("probing") if columns.get("probing") in ("on", "off") else None,
         )
     except (KeyError, ValueError, TypeError, AttributeError, OverflowError) as error:
         # OverflowError: a count of 1e999 (infinity in JSON) or an infinite Edm.Double holds no integer.

@@ -58,6 +58,7 @@ from .estate import (
     parse_faults,
 )
 from .http import ConnectionTracker, Handler, Request, Response, listening_socket
+from .tls import TlsFrontends
 from .wire import (
     KEYVAULT_RESOURCE,
     KEYVAULT_THROTTLED_MESSAGE,
@@ -276,6 +277,8 @@ class FakeAzure:
         self._throttle_streaks: dict[str, int] = {}
         self.arm_port: int | None = None
         self.identity_port: int | None = None
+        # The services' hostnames, answered by SNI over local TLS (ServedCertificate); see tls.py.
+        self.frontends = TlsFrontends(self.estate, host=host)
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -298,6 +301,7 @@ class FakeAzure:
         self._thread.start()
         try:
             asyncio.run_coroutine_threadsafe(self._startup(), loop).result(timeout)
+            self.frontends.start()
         except BaseException:
             self.stop()
             raise
@@ -313,6 +317,7 @@ class FakeAzure:
                 asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(30)
             loop.call_soon_threadsafe(loop.stop)
         thread.join(30)
+        self.frontends.stop()
         self._loop = None
         self._thread = None
         if self._tempdir is not None:
@@ -424,6 +429,8 @@ class FakeAzure:
             # DefaultAzureCredential then tries managed identity only: a refused token never falls
             # through to a developer's `az login` (and a real tenant).
             "AZURE_TOKEN_CREDENTIALS": "ManagedIdentityCredential",
+            # Every hostname the estate's services list goes to the local frontends, SNI unchanged.
+            "PROBE_CONNECT_TO": self.frontends.connect_to(),
         }
 
     def vault_uri(self, name: str) -> str:
@@ -1016,8 +1023,11 @@ class FakeAzure:
         synthetic = self.estate.synthetic_thumbprints
         items = [older_version_item(base, certificate, v, synthetic) for v in certificate.older_versions]
         items.append(version_item(base, certificate))
-        payload: Json = {"value": items[offset : offset + size], "nextLink": None}
-        if offset + size < len(items):
+        # Paged as the certificate list (recording test_list_certificate_versions[7.3].json, named in wire.py):
+        # once paging started, an empty last page follows the last items.
+        page = items[offset : offset + size]
+        payload: Json = {"value": page, "nextLink": None}
+        if self._keyvault_has_next_page(offset, size, len(page), len(items)):
             api = request.query.get("api-version", "")
             payload["nextLink"] = (
                 f"{base}certificates/{certificate.name}/versions?api-version={api}&$skiptoken={offset + size}"

@@ -54,6 +54,12 @@ def _key() -> ec.EllipticCurvePrivateKey:
         return _signing_key
 
 
+def leaf_key() -> ec.EllipticCurvePrivateKey:
+    """The one key every fake leaf certificate holds: the TLS frontends (tls.py) serve the vault's own
+    certificates with it, so what they serve has the thumbprints the fake Key Vault reports."""
+    return _key()
+
+
 def _subject_name(subject: str) -> x509.Name:
     try:
         return x509.Name.from_rfc4514_string(subject)
