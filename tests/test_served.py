@@ -187,3 +187,22 @@ def test_the_stored_scan_keeps_whether_probing_was_on(findings_store: Any) -> No
         latest = findings_store.latest()
         assert latest is not None
         assert latest.scan.to_dict()["probing"] == probing
+
+
+def test_the_version_list_is_read_page_by_page_and_a_link_off_the_vault_is_refused(fake_azure: Any) -> None:
+    spec = renewed("web-tls")
+    spec["older_versions"].insert(0, {"created_days_ago": 700, "expires_in_days": -335})
+    azure = fake_azure(served_estate({"www.contoso.com": "older"}, certificate=spec))
+    azure.estate.vault(KV).page_size = 1
+    _, document = scan()
+    assert (
+        served(document)["www.contoso.com"]["served_version"]
+        == azure.certificate(KV, "web-tls").older_versions[-1].version
+    )
+    assert len(azure.requests.where(operation="list_versions")) == 4, "3 versions, one per page, then an empty page"
+
+    azure.estate.vault(KV).next_link_base = azure.arm_endpoint  # the next page points at another host:port
+    _, document = scan()
+    finding = served(document)["www.contoso.com"]
+    assert (finding["status"], finding["error_code"]) == ("not_assessed", "UntrustedNextLink")
+    assert "could not be listed" in finding["reason"]

@@ -43,7 +43,8 @@ def render(result: ScanResult, *, width: int | None = None) -> str:
     )
     counts = Counter(f.status for f in result.findings)
     summary = ", ".join(f"{counts[s]} {STATUS_LABEL[s]}" for s in STATUS_ORDER if counts[s])
-    lines.append(f"Findings (two rules per certificate, one per service reference): {summary or 'none'}")
+    served = "one per service hostname" if scan.probing != "off" else "hostnames not probed (PROBE_ENDPOINTS=false)"
+    lines.append(f"Findings (two rules per certificate, one per service reference, {served}): {summary or 'none'}")
     for problem in scan.problems:
         lines.append(f"! {single_line(problem)}")
     if scan.status == ScanStatus.FAILED:

@@ -29,7 +29,7 @@ from shared.models import (
     Status,
     Vault,
 )
-from shared.rules.binding import describe_service, x5t_to_hex
+from shared.rules.binding import describe_service, service_label, x5t_to_hex
 from shared.rules.propagation import describe_window, propagation_window
 
 SOON = timedelta(days=7)
@@ -71,7 +71,11 @@ def check_served(binding: Binding, probe: HostProbe, target: ServedTarget, *, no
     """The first row of SPEC §2's ServedCertificate table that matches decides."""
     subject = _Subject(binding, probe, target)
     host = probe.hostname
+    # 'App Service site shop-web', not '... (hostname shop.contoso.com)' when the reference is the hostname.
+    named_by_host = (binding.binding or "").lower().rstrip(".") == probe.hostname.lower().rstrip(".")
     service = describe_service(binding)
+    if named_by_host:
+        service = f"{service_label(binding.resource_type)} {binding.service_name}"
     where = f"hostname {host} ({service})"
     if probe.wildcard:
         return _finding(

@@ -1029,8 +1029,9 @@ class FakeAzure:
         payload: Json = {"value": page, "nextLink": None}
         if self._keyvault_has_next_page(offset, size, len(page), len(items)):
             api = request.query.get("api-version", "")
+            link_base = f"{vault.next_link_base}/" if vault.next_link_base else base  # a test's hostile link
             payload["nextLink"] = (
-                f"{base}certificates/{certificate.name}/versions?api-version={api}&$skiptoken={offset + size}"
+                f"{link_base}certificates/{certificate.name}/versions?api-version={api}&$skiptoken={offset + size}"
             )
         return Response.json(200, payload, headers)
 
