@@ -42,6 +42,21 @@ def single_line(value: str) -> str:
     return _LINE_BREAKS.sub(" ", clean_text(value))
 
 
+def escaped(value: str) -> str:
+    """``value`` with every character that :func:`single_line` would drop or fold (controls, line breaks,
+    bidirectional marks, lone surrogates) written as ``\\xNN`` / ``\\uNNNN``: for a name that must stay
+    recognisable as what was listed, such as a hostname the probe refused for its control characters,
+    where removing them would show a different, valid-looking name."""
+    if value.isascii() and value.isprintable():
+        return value
+    return "".join(
+        ch
+        if ch == " " or not (_CONTROL.match(ch) or _SURROGATE.match(ch) or _LINE_BREAKS.match(ch))
+        else (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+        for ch in value
+    )
+
+
 def clean_value(value: Any) -> Any:
     """:func:`clean_text` applied to every string inside a parsed JSON value (keys too)."""
     if isinstance(value, str):

@@ -206,3 +206,18 @@ def test_the_version_list_is_read_page_by_page_and_a_link_off_the_vault_is_refus
     finding = served(document)["www.contoso.com"]
     assert (finding["status"], finding["error_code"]) == ("not_assessed", "UntrustedNextLink")
     assert "could not be listed" in finding["reason"]
+
+
+def test_a_listed_name_that_is_not_a_hostname_is_refused_with_a_reason_never_dropped(fake_azure: Any) -> None:
+    """Issue 17's bad input: a hostname with control characters is refused (no connection), and says so."""
+    azure = fake_azure(served_estate({"bad\x00.contoso.com": "current", "a/b.contoso.com": "current"}))
+    _, document = scan()
+    azure.frontends.settle()
+    found = served(document)
+    control, slash = found["bad\\x00.contoso.com"], found["a/b.contoso.com"]
+    for finding in (control, slash):
+        assert (finding["status"], finding["severity"], finding["error_code"]) == ("not_assessed", "low", "NameRefused")
+    assert "control or space characters" in control["reason"]
+    assert "bad\\x00.contoso.com" in control["reason"]  # shown as listed, not as a different valid name
+    assert "URL punctuation" in slash["reason"]
+    assert azure.frontends.after_handshake == []  # nothing was sent to either name

@@ -106,9 +106,25 @@ def test_a_listener_with_thousands_of_hostnames_is_bounded(read: Any) -> None:
     assert by_binding(result)["big"] == tuple(names[:MAX_HOSTNAMES])
 
 
-def test_names_that_are_not_hostnames_are_left_out_and_idn_and_wildcards_kept() -> None:
-    listed = ["ok.contoso.com", "bad\x00.contoso.com", "two words.com", "a/b.com", "*.contoso.com", "bücher.de", 7]
-    assert hostnames_of(listed) == ("ok.contoso.com", "*.contoso.com", "bücher.de")
+def test_every_listed_name_reaches_the_probe_which_refuses_what_is_not_a_hostname() -> None:
+    listed = [
+        "OK.contoso.com.",
+        "bad\x00.contoso.com",
+        "two words.com",
+        "a/b.com",
+        "*.contoso.com",
+        "bücher.de",
+        7,
+        " ",
+    ]
+    assert hostnames_of(listed) == (
+        "ok.contoso.com",
+        "bad\x00.contoso.com",
+        "two words.com",
+        "a/b.com",
+        "*.contoso.com",
+        "bücher.de",
+    )
 
 
 def test_the_new_service_types_are_read_with_what_they_serve(read: Any) -> None:

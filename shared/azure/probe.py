@@ -106,6 +106,8 @@ def sni_name(hostname: str) -> str:
     Python's ``idna`` codec). Raises ``ValueError`` for a name that cannot be sent."""
     if any(not ch.isprintable() or ch.isspace() for ch in hostname):
         raise ValueError("it contains control or space characters")
+    if any(ch in "/\\@:?#[]" for ch in hostname):
+        raise ValueError("it contains URL punctuation, so it is not a hostname")
     name = hostname.strip().rstrip(".").lower()
     if not name:
         raise ValueError("it is empty")

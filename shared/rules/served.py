@@ -31,6 +31,7 @@ from shared.models import (
 )
 from shared.rules.binding import describe_service, service_label, x5t_to_hex
 from shared.rules.propagation import describe_window, propagation_window
+from shared.text import escaped
 
 SOON = timedelta(days=7)
 _PRIVATE_HINT = (
@@ -70,7 +71,7 @@ def needs_versions(probe: HostProbe, current: CertificateVersion) -> bool:
 def check_served(binding: Binding, probe: HostProbe, target: ServedTarget, *, now: datetime) -> Finding:
     """The first row of SPEC §2's ServedCertificate table that matches decides."""
     subject = _Subject(binding, probe, target)
-    host = probe.hostname
+    host = escaped(probe.hostname)  # a refused name is shown as listed, its control characters visible
     # 'App Service site shop-web', not '... (hostname shop.contoso.com)' when the reference is the hostname.
     named_by_host = (binding.binding or "").lower().rstrip(".") == probe.hostname.lower().rstrip(".")
     service = describe_service(binding)
@@ -281,7 +282,7 @@ def _finding(
         error_code=error_code,
         resource_id=binding.resource_id,
         resource_type=binding.resource_type,
-        binding=probe.hostname,
+        binding=escaped(probe.hostname),
         bound_version=binding.version,
         current_version=target.current.version,
         served_thumbprint=leaf.thumbprint if leaf else None,

@@ -217,19 +217,20 @@ def shown(value: Any) -> str:
 
 
 def hostnames_of(values: Iterable[Any]) -> tuple[str, ...]:
-    """The hostnames a service lists for one reference, as a probe may use them: cleaned, lower-cased,
-    without duplicates, in listed order, bounded (a service listing thousands of names costs a scan
-    at most ``MAX_HOSTNAMES`` probes per reference). A name with control characters, spaces or URL
-    punctuation is not a hostname and is left out; a wildcard and a non-ASCII (IDN) name are kept as
-    written (the probe says a wildcard cannot be probed, and sends an IDN as punycode)."""
+    """The hostnames a service lists for one reference, as the probe gets them: trimmed, lower-cased,
+    without duplicates, in listed order, bounded (a service listing thousands of names costs a scan at
+    most ``MAX_HOSTNAMES`` probes per reference). A name that is not a hostname (control characters,
+    spaces, URL punctuation) is kept as listed so that the probe refuses it and the scan says so, never a
+    silent gap; a wildcard and a non-ASCII (IDN) name are kept as written (the probe says a wildcard
+    cannot be probed, and sends an IDN as punycode)."""
     names: dict[str, None] = {}
     for value in values:
         if not isinstance(value, str):
             continue
         name = value.strip().rstrip(".").lower()
-        if not name or len(name) > 253 or any(c.isspace() or c in "/\\@:?#" or not c.isprintable() for c in name):
+        if not name:
             continue
-        names.setdefault(name, None)
+        names.setdefault(name[:300], None)  # a name past 253 characters is refused by the probe
         if len(names) >= MAX_HOSTNAMES:
             break
     return tuple(names)
