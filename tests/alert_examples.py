@@ -274,7 +274,12 @@ def demo_result() -> ScanResult:
 
     data = sample_estate()
     data["thumbprints"] = "synthetic"
-    with FakeAzure(Estate.from_dict(data, now=STARTED)) as azure, _environment(azure.env):
+    # No TLS probe: the frontends serve real certificates, whose thumbprints are not the synthetic ones,
+    # and their local addresses would show in the text (ServedCertificate is in docs/report-services.png).
+    with (
+        FakeAzure(Estate.from_dict(data, now=STARTED)) as azure,
+        _environment({**azure.env, "PROBE_ENDPOINTS": "false"}),
+    ):
         forget_keyvault_challenges()
         settings = Settings.from_env()
         clients = AzureClients(settings)

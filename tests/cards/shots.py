@@ -2,7 +2,8 @@
 
     python -m tests.cards.shots
 
-docs/alerts-teams-card.png is the first Teams card of the example digest (tests/alert_examples.py) drawn by
+docs/alerts-teams-card.png is the first Teams card of the demo estate's digest (tests/alert_examples.py, the
+same digest as docs/examples/), drawn by
 Microsoft's Adaptive Cards renderer with the Teams host config (tests/cards/harness.py); docs/alerts-slack-
 message.png is the first Slack message of the same digest drawn by tests/cards/slack_mock.py. Needs
 Chromium and ``npm ci``.
@@ -14,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.alert_examples import example_messages
+from tests.alert_examples import demo_messages, demo_result
 from tests.browser import REPO, dump_dom, screenshot
 from tests.cards.harness import card_screenshot, cards_of
 from tests.cards.slack_mock import slack_page
@@ -31,7 +32,7 @@ _MEASURE = (
 
 
 def teams_shot(target: Path = TEAMS_SHOT) -> Path:
-    card = cards_of(example_messages("teams"))[0]
+    card = cards_of(demo_messages("teams", demo_result()))[0]
     report = card_screenshot(card, target)
     problems = [*report.errors, *report.layout_problems]
     if problems:
@@ -40,7 +41,7 @@ def teams_shot(target: Path = TEAMS_SHOT) -> Path:
 
 
 def slack_shot(target: Path = SLACK_SHOT) -> Path:
-    page_html = slack_page(example_messages("slack")[0])
+    page_html = slack_page(demo_messages("slack", demo_result())[0])
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         page = folder / "slack.html"
