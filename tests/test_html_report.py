@@ -26,6 +26,7 @@ import pytest
 from shared.api import get_report
 from shared.models import (
     RULE_AUTORENEW,
+    RULE_BINDING,
     RULE_EXPIRY,
     Finding,
     Scan,
@@ -659,6 +660,20 @@ def test_services_list_which_service_serves_which_version_stale_ones_first() -> 
     # An App Service certificate follows by name, but one whose sync broke is not serving the latest.
     assert row_value(rows[2], "c-serves") == "follows by name, not serving the latest"
     assert row_value(rows[3], "c-service").startswith("API Management: could not be listed")
+
+
+def test_a_reference_to_a_plain_secret_is_not_shown_as_failing_to_follow_the_latest_version() -> None:
+    result = binding_result()
+    followed = next(f for f in result.findings if f.rule_id == RULE_BINDING and f.status == Status.COMPLIANT)
+    plain = replace(
+        followed,
+        status=Status.NOT_APPLICABLE,
+        binding="partner-pfx",
+        reason="It serves a plain Key Vault secret, not a certificate: KeyVault-006 cannot renew it.",
+    )
+    result.findings = [*result.findings, plain]
+    row = next(r for r in service_rows(Page(render(result))) if "partner-pfx" in row_value(r, "c-service"))
+    assert row_value(row, "c-serves") == "a plain secret, not a certificate version"
 
 
 def test_service_problems_are_problems_and_name_the_service_but_stay_out_of_the_vault_groups() -> None:
