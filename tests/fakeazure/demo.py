@@ -38,15 +38,19 @@ def main(argv: list[str]) -> int:
     def say(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
-    say("AutoRenew Guard demo: a sample estate of 2 subscriptions and 5 Key Vaults, served by a local fake of")
-    say("Azure over HTTPS; the findings are stored in Azurite. Starting them...")
+    estate = sample_estate()
+    subscriptions = estate["subscriptions"]
+    vaults = sum(len(s.get("vaults", [])) for s in subscriptions)
+    say(f"AutoRenew Guard demo: a sample estate of {len(subscriptions)} subscriptions and {vaults} Key Vaults with the")
+    say("services that use them, served by a local fake of Azure over HTTPS (and local TLS frontends for their")
+    say("hostnames); the findings are stored in Azurite. Starting them...")
     with contextlib.ExitStack() as stack:
         try:
             azurite = stack.enter_context(start_azurite())
         except AzuriteNotInstalled as exc:
             say(f"demo: {exc}")
             return 2
-        azure = stack.enter_context(FakeAzure(sample_estate()))
+        azure = stack.enter_context(FakeAzure(estate))
         env = {k: v for k, v in os.environ.items() if not k.upper().startswith(("AZURE_", "MSI_", "IDENTITY_"))}
         env.update(azure.env)
         env["FINDINGS_STORAGE_CONNECTION"] = azurite.connection_string
