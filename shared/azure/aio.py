@@ -19,7 +19,10 @@ import contextlib
 import os
 import ssl
 import threading
+import urllib.request
+import weakref
 from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -39,11 +42,26 @@ def ssl_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=bundle)
 
 
-class EventLoopThread:
-    """A loop running in a daemon thread, with the one aiohttp session every asyncio client shares.
+def proxy_configured() -> bool:
+    """Whether the environment names an https proxy (``HTTPS_PROXY``/``ALL_PROXY``, any case), as the sync
+    clients' requests session would use it.
 
-    Started on first use. :meth:`close` closes the session on the loop (no "Unclosed client session"
-    warning at exit), stops the loop and joins the thread; a later :meth:`run` starts a fresh one, as
+    Only then does the aiohttp session trust the environment: with ``trust_env`` aiohttp looks up the
+    proxy and ``~/.netrc`` in a worker thread before every request (about a tenth of the scan's CPU),
+    to find, on nearly every machine that runs this, nothing."""
+    proxies = urllib.request.getproxies()
+    return bool(proxies.get("https") or proxies.get("all"))
+
+
+class EventLoopThread:
+    """A loop running in a daemon thread, where the asyncio clients and their aiohttp sessions live.
+
+    Started on first use. Each vault's client gets its own session (:meth:`session`), closed with the
+    client: every vault is its own host, so a connection is only worth keeping while its vault is read,
+    and each idle TLS connection holds a 256 KiB buffer in asyncio (800 kept-alive connections to 200
+    vaults cost 300 MB). The ``SSLContext`` is made once and shared, which is what keeps a new session
+    cheap. :meth:`close` closes any session a caller left open (no "Unclosed client session" warning at
+    exit), stops the loop and joins the thread; a later :meth:`run` starts a fresh one, as
     :class:`shared.azure.clients.AzureClients` rebuilds its sync session after ``close()``."""
 
     def __init__(self, *, max_connections: int) -> None:
@@ -51,12 +69,17 @@ class EventLoopThread:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._session: aiohttp.ClientSession | None = None
+        self._ssl: ssl.SSLContext | None = None
+        self._sessions: weakref.WeakSet[aiohttp.ClientSession] = weakref.WeakSet()
 
     def _started(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             if self._loop is None:
                 loop = asyncio.new_event_loop()
+                # Worker threads for the sync reads and token requests run from coroutines (asyncio.to_thread):
+                # as many as requests may be in flight, not the default's few.
+                workers = ThreadPoolExecutor(max_workers=self.max_connections, thread_name_prefix="keyvault-sync")
+                loop.set_default_executor(workers)
                 thread = threading.Thread(target=loop.run_forever, name="keyvault-aio", daemon=True)
                 thread.start()
                 self._loop, self._thread = loop, thread
@@ -66,16 +89,19 @@ class EventLoopThread:
         """Run ``coroutine`` on the loop and wait for its result here (never call it from the loop)."""
         return asyncio.run_coroutine_threadsafe(coroutine, self._started()).result()
 
-    async def session(self) -> aiohttp.ClientSession:
-        """The shared session (made on the loop, as aiohttp requires): one pool sized to the scan's
-        concurrency, so connections are kept and reused instead of opened per request."""
-        if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self.max_connections, ssl=ssl_context())
-            # trust_env: HTTPS_PROXY / NO_PROXY apply as they do to the sync clients' requests session.
-            self._session = aiohttp.ClientSession(
-                connector=connector, trust_env=True, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False
-            )
-        return self._session
+    def session(self, *, connections: int) -> aiohttp.ClientSession:
+        """A session with a pool of at most ``connections`` (call it on the loop, as aiohttp requires); the
+        caller closes it. Connections in the pool are kept and reused, not opened per request."""
+        if self._ssl is None:
+            self._ssl = ssl_context()
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=max(1, connections), ssl=self._ssl),
+            trust_env=proxy_configured(),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
+        )
+        self._sessions.add(session)
+        return session
 
     def close(self) -> None:
         with self._lock:
@@ -83,16 +109,18 @@ class EventLoopThread:
         if loop is None or thread is None:
             return
         try:
-            asyncio.run_coroutine_threadsafe(self._close_session(), loop).result(30)
+            asyncio.run_coroutine_threadsafe(self._close_all(), loop).result(30)
         finally:
             loop.call_soon_threadsafe(loop.stop)
             thread.join(30)
             loop.close()
 
-    async def _close_session(self) -> None:
-        session, self._session = self._session, None
-        if session is not None:
+    async def _close_all(self) -> None:
+        sessions = [s for s in self._sessions if not s.closed]
+        self._sessions = weakref.WeakSet()
+        for session in sessions:
             await session.close()
+        await asyncio.get_running_loop().shutdown_default_executor()
         # Let aiohttp's SSL transports finish closing before the loop stops (aiohttp's advice).
         await asyncio.sleep(0)
 

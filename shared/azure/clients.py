@@ -200,7 +200,6 @@ class AzureClients:
         self._subscription_client: SubscriptionClient | None = None
         self._vault_clients: dict[str, KeyVaultManagementClient] = {}
         self._loop = EventLoopThread(max_connections=self.max_connections)
-        self._aio_transport: AsyncHttpTransport[Any, Any] | None = None  # made and used on the loop only
 
     @property
     def credential(self) -> TokenCredential:
@@ -294,7 +293,7 @@ class AzureClients:
                 vault_uri,
                 AsyncCredential(credential),
                 verify_challenge_resource=verify,
-                transport=await self._async_transport(),
+                transport=self._async_transport(),
                 retry_policy=AsyncThrottlingRetryPolicy(self.retry),
             )
 
@@ -308,25 +307,23 @@ class AzureClients:
             retry_policy=ThrottlingRetryPolicy(self.retry),
         )
 
-    async def _async_transport(self) -> AsyncHttpTransport[Any, Any]:
-        """One aiohttp transport over the loop's shared session; with a replaced sync ``transport`` (recorded
-        responses), that one, driven from worker threads, so a replay sees the same requests either way."""
-        if self._aio_transport is None:
-            if self._own_transport is not None:
-                self._aio_transport = SyncTransportAsAsync(self._own_transport)
-            else:
-                self._aio_transport = AioHttpTransport(
-                    session=await self._loop.session(),
-                    session_owner=False,
-                    connection_timeout=CONNECTION_TIMEOUT,
-                    read_timeout=READ_TIMEOUT,
-                )
-        return self._aio_transport
+    def _async_transport(self) -> AsyncHttpTransport[Any, Any]:
+        """A vault's own aiohttp session (closed with its client: see :class:`EventLoopThread`), or, with a
+        replaced sync ``transport`` (recorded responses), that one driven from worker threads, so a replay
+        sees the same requests either way. Called on the event loop."""
+        if self._own_transport is not None:
+            return SyncTransportAsAsync(self._own_transport)
+        transport: AsyncHttpTransport[Any, Any] = AioHttpTransport(
+            session=self._loop.session(connections=self.settings.requests_per_vault),
+            session_owner=True,  # the client's close() closes the session and its connections
+            connection_timeout=CONNECTION_TIMEOUT,
+            read_timeout=READ_TIMEOUT,
+        )
+        return transport
 
     def close(self) -> None:
         with self._lock:
             self._loop.close()
-            self._aio_transport = None
             if self._session is not None:
                 self._session.close()
                 self._session = None

@@ -38,7 +38,6 @@ import re
 import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -187,6 +186,9 @@ class VaultClient(CertificateClient):
     def __enter__(self) -> VaultClient:
         super().__enter__()
         return self
+
+    def __exit__(self, *args: Any) -> None:
+        self.close()  # the base class's __exit__ skips close(), which would leave the twin's session open
 
     def close(self) -> None:
         aio, self._aio = self._aio, None
@@ -641,23 +643,31 @@ PENDING_NOT_FOUND = "PendingCertificateNotFound"
 
 
 def read_pending_operations(
-    client: CertificateClient,
+    client: VaultClient,
     certificates: list[Certificate],
     wanted: Callable[[Certificate], bool],
     *,
     requests_in_flight: int,
 ) -> list[Certificate]:
     """``certificates`` with :attr:`Certificate.pending` filled for those ``wanted`` says need it (the ones
-    whose renewal looks stuck): one GET each, only for those, so a healthy vault costs nothing."""
+    whose renewal looks stuck): one GET each, only for those, so a healthy vault costs nothing. The GETs
+    run on the client's event loop, ``requests_in_flight`` at a time, like :func:`read_vault`'s."""
     chosen = [i for i, c in enumerate(certificates) if c.error is None and wanted(c)]
     if not chosen:
         return certificates
+
+    async def read_all(aio: AsyncCertificateClient) -> list[PendingOperation]:
+        slots = asyncio.Semaphore(max(1, requests_in_flight))
+
+        async def one(name: str) -> PendingOperation:
+            async with slots:
+                return await _read_pending_async(aio, name)
+
+        return list(await asyncio.gather(*(one(certificates[i].name) for i in chosen)))
+
     result = list(certificates)
-    workers = max(1, min(requests_in_flight, len(chosen)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kv-pending") as pool:
-        operations = pool.map(lambda i: read_pending(client, certificates[i].name), chosen)
-        for index, operation in zip(chosen, operations, strict=True):
-            result[index] = dataclasses.replace(certificates[index], pending=operation)
+    for index, operation in zip(chosen, client.run_async(read_all), strict=True):
+        result[index] = dataclasses.replace(certificates[index], pending=operation)
     return result
 
 
@@ -665,16 +675,38 @@ def read_pending(client: CertificateClient, name: str) -> PendingOperation:
     """``GET {vault}/certificates/{name}/pending``: the certificate's pending operation (a creation or
     renewal request at its issuer). A 404 ``PendingCertificateNotFound`` is an answer (there is none), any
     other failure is kept as ``read_error``: the rules then say they could not tell."""
-    request = HttpRequest("GET", f"/certificates/{quote(name, safe='')}/pending", headers=_JSON)
     try:
-        data = _get_json(client, request)
-    except HttpResponseError as exc:
-        error = read_error(exc)
-        if exc.status_code == 404 and PENDING_NOT_FOUND.lower() in error.code.lower():
-            return PendingOperation(exists=False)
-        return PendingOperation(exists=False, read_error=error)
+        data = _get_json(client, _pending_request(name))
     except (AzureError, ValueError) as exc:
-        return PendingOperation(exists=False, read_error=read_error(exc))
+        return _pending_failure(exc)
+    return _pending_operation(data)
+
+
+async def _read_pending_async(client: AsyncCertificateClient, name: str) -> PendingOperation:
+    """:func:`read_pending` through the asyncio client."""
+    try:
+        data = await _get_json_async(client, _pending_request(name))
+    except (AzureError, ValueError) as exc:
+        return _pending_failure(exc)
+    return _pending_operation(data)
+
+
+def _pending_request(name: str) -> HttpRequest:
+    return HttpRequest("GET", f"/certificates/{quote(name, safe='')}/pending", headers=_JSON)
+
+
+def _pending_failure(exc: AzureError | ValueError) -> PendingOperation:
+    error = read_error(exc)
+    if (
+        isinstance(exc, HttpResponseError)
+        and exc.status_code == 404
+        and PENDING_NOT_FOUND.lower() in error.code.lower()
+    ):
+        return PendingOperation(exists=False)
+    return PendingOperation(exists=False, read_error=error)
+
+
+def _pending_operation(data: Mapping[str, Any]) -> PendingOperation:
     error_body = data.get("error")
     error_body = error_body if isinstance(error_body, Mapping) else {}
     return PendingOperation(
