@@ -18,7 +18,7 @@ $(PY_STAMP): requirements.txt requirements-dev.txt
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	npm ci --no-audit --no-fund --loglevel=error >&2
 	touch $@
 
 $(CHECKOV_STAMP): requirements-checkov.txt
@@ -35,8 +35,10 @@ chromium:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "The browser tests need Chromium: sudo apt-get install chromium" >&2; exit 1; fi; }
 
+# Silent (@): with ARGS='--format json' stdout carries the scan document and nothing else (the demo's own
+# words go to stderr), so `make demo ARGS='--format json' | jq` works.
 demo: $(PY_STAMP) $(NODE_STAMP)
-	$(PY) -m tests.fakeazure.demo $(ARGS)
+	@$(PY) -m tests.fakeazure.demo $(ARGS)
 
 lint: $(PY_STAMP)
 	$(PY) -m ruff check .

@@ -54,7 +54,7 @@ param environmentName string
 })
 param location string
 
-// ---- App settings of SPEC §4 (each default is the app's own default) ----
+// ---- App settings of README's Settings table (each default is the app's own default) ----
 
 @description('AZURE_SUBSCRIPTION_IDS: comma-separated subscription ids to scan; empty scans every subscription the identity can read.')
 param subscriptionIds string = ''
@@ -94,8 +94,11 @@ param retentionDays int = 90
 @description('ALERT_ON_CLEAN: also post an all-clear when a scan finds no problem.')
 param alertOnClean bool = false
 
-@description('AUTO_REMEDIATE: the timer turns on AutoRenew where Key Vault can renew; also grants Key Vault Certificates Officer on every scanned subscription.')
+@description('AUTO_REMEDIATE: the timer turns on AutoRenew where Key Vault can renew; also grants the remediation role (certificate read and policy update) on every scanned subscription.')
 param autoRemediate bool = false
+
+@description('Grant the built-in roles (Reader, Key Vault Reader, and Key Vault Certificates Officer with autoRemediate) instead of the custom least-privilege roles, e.g. where custom roles are not allowed.')
+param useBuiltInRoles bool = false
 
 @minValue(1)
 @maxValue(256)
@@ -240,12 +243,13 @@ module rbac 'app/rbac.bicep' = {
   }
 }
 
-// Read roles (and Certificates Officer with autoRemediate) on the home subscription ...
+// The scan role (and the remediation role with autoRemediate) on the home subscription ...
 module scanAccess 'app/scan-access.bicep' = {
   name: 'scan-access-${resourceToken}'
   params: {
     principalId: identity.outputs.principalId
     autoRemediate: autoRemediate
+    useBuiltInRoles: useBuiltInRoles
   }
 }
 
@@ -257,6 +261,7 @@ module additionalScanAccess 'app/scan-access.bicep' = [
     params: {
       principalId: identity.outputs.principalId
       autoRemediate: autoRemediate
+      useBuiltInRoles: useBuiltInRoles
     }
   }
 ]

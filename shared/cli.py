@@ -47,8 +47,20 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--no-store", action="store_true", help="do not store the scan in Table Storage")
     scan.add_argument("--notify", action="store_true", help="post the digest to the alert webhooks, as the timer does")
     scan.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
-    remediate.add_parser(commands)
+    scan.set_defaults(command_parser=scan)
+    fix = remediate.add_parser(commands)
+    fix.set_defaults(command_parser=fix)
     return parser
+
+
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Arguments a subcommand does not know are reported by that subcommand's parser (argparse leaves them
+    to the top-level one, whose hint would not name the subcommand)."""
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        owner: argparse.ArgumentParser = getattr(args, "command_parser", parser)
+        owner.error(f"unrecognized arguments: {' '.join(extras)}")
+    return args
 
 
 def exit_code(result: ScanResult) -> int:
@@ -64,10 +76,10 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     try:
-        args = build_parser().parse_args(argv)
+        args = _parse(build_parser(), argv)
         settings = Settings.from_env()
     except UsageError as exc:
-        print(f"{PROG}: error: {exc}", file=err)
+        print(exc.line(), file=err)
         return EXIT_USAGE
     except SettingsError as exc:
         print(f"{PROG}: error: {exc}", file=err)
@@ -120,7 +132,7 @@ def _scan(args: argparse.Namespace, settings: Settings, out: IO[str], err: IO[st
     # --notify then scans, stores and prints as usual, and says on stderr why nothing was posted.
     alerts_off = settings.alert_setting_error if args.notify else None
     if args.notify and not alerts_off and not settings.has_webhooks:
-        print(f"{PROG}: error: --notify needs the setting ALERT_WEBHOOK_URL (or ALERT_ROUTES)", file=err)
+        print(f"{PROG} scan: error: --notify needs the setting ALERT_WEBHOOK_URL (or ALERT_ROUTES)", file=err)
         return EXIT_USAGE
     notify = bool(args.notify and not alerts_off)
     clients = AzureClients(settings)
@@ -129,7 +141,7 @@ def _scan(args: argparse.Namespace, settings: Settings, out: IO[str], err: IO[st
         try:
             store = FindingsStore.from_settings(settings, clients.credential)
         except StoreError as exc:
-            print(f"{PROG}: error: {exc} (or pass --no-store)", file=err)
+            print(f"{PROG} scan: error: {exc} (or pass --no-store)", file=err)
             return EXIT_USAGE
 
     progress = ProgressLine(err) if args.format == "table" and err.isatty() else None
@@ -139,7 +151,7 @@ def _scan(args: argparse.Namespace, settings: Settings, out: IO[str], err: IO[st
     except ScanTargetError as exc:
         if progress:
             progress.clear()
-        print(f"{PROG}: error: {exc}", file=err)
+        print(f"{PROG} scan: error: {exc}", file=err)
         return EXIT_USAGE
     finally:
         clients.close()

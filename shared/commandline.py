@@ -21,19 +21,28 @@ PROG = "python -m shared"
 
 
 class UsageError(Exception):
-    """Bad command line: one line, exit 2."""
+    """Bad command line: one line, exit 2. ``prog`` names the (sub)command it is about."""
+
+    def __init__(self, message: str, prog: str = PROG) -> None:
+        super().__init__(message)
+        self.prog = prog
+
+    def line(self) -> str:
+        """``python -m shared scan: error: …`` (the subcommand named, as argparse itself would)."""
+        return f"{self.prog}: error: {self}"
 
 
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line naming the problem instead of argparse's usage block."""
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see {PROG} {self.prog.split()[-1]} --help)")
+        raise UsageError(f"{message} (see {self.prog} --help)", prog=self.prog)
 
 
-def usage_error(err: IO[str], message: str) -> int:
-    """Print ``python -m shared: error: …`` and return the usage exit code."""
-    print(f"{PROG}: error: {message}", file=err)
+def usage_error(err: IO[str], message: str, *, command: str | None = None) -> int:
+    """Print ``python -m shared [command]: error: …`` and return the usage exit code."""
+    prog = f"{PROG} {command}" if command else PROG
+    print(f"{prog}: error: {message}", file=err)
     return EXIT_USAGE
 
 

@@ -31,6 +31,10 @@ def timer_run(context: AppContext) -> RunOutcome:
     """Scan, store, alert: what the daily timer does. The store is optional only in the sense that a
     store failure is recorded on the outcome; the timer then fails after alerting."""
     settings = context.settings
+    if settings.scan_setting_error:
+        # Only the scan needs Resource Manager: fail this invocation with the one message, serve the rest.
+        log.error("The scan did not run: %s", settings.scan_setting_error)
+        raise ScanFailedError(settings.scan_setting_error)
     clients = context.clients
     store = context.store
     remediator = partial(apply_auto_remediation, settings, clients, store=store) if settings.auto_remediate else None

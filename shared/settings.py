@@ -51,6 +51,9 @@ SETTING_NAMES: tuple[str, ...] = (
 )
 KEYVAULT_REFERENCE_PREFIX = "@microsoft.keyvault("
 _ROUTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+# What urlsplit leaves in ``hostname`` for a usable host: a DNS name, an IPv4 address, or an IPv6 literal
+# (urlsplit has checked the literal by then). Spaces, controls, ``%`` and the like are refused.
+_HOST = re.compile(r"^(?:[\w\-]{1,63}(?:\.[\w\-]{1,63})*\.?|[0-9a-f:.]+)$")
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
@@ -75,11 +78,68 @@ class AlertRoute:
 
 def shown_url(value: str) -> str:
     """What an error message may show of a URL: its scheme and host, never a path, query or fragment
-    (a SAS signature, a function key or a webhook token lives there)."""
-    parts = urlsplit(value.strip())
-    if parts.scheme and parts.hostname:
-        return f"{parts.scheme}://{parts.hostname}"
+    (a SAS signature, a function key or a webhook token lives there). Never raises: it is called while
+    reporting a bad value, which may be too malformed for ``urlsplit``."""
+    try:
+        parts = urlsplit(value.strip())
+        host = parts.hostname
+    except ValueError:
+        return "(not a URL; the value is not shown)"
+    if parts.scheme in ("http", "https") and host and _HOST.match(host):
+        return f"{parts.scheme}://{host}"
     return "(not a URL; the value is not shown)"
+
+
+def parse_url(
+    name: str,
+    value: str,
+    *,
+    secret: bool = False,
+    allow_query: bool = False,
+    schemes: tuple[str, ...] = ("https",),
+) -> str:
+    """The one parser of every setting that holds a URL (SPEC §6): a value that ``urlsplit`` or its
+    ``port`` would choke on later (an unbalanced ``[``, a port that is not a number from 1 to 65535, an
+    IPv6 literal that is not one, a space in the host) is a :class:`SettingsError` naming the setting
+    here, at start-up, instead of a ``ValueError`` traceback in whichever feature touches it first.
+
+    ``secret``: the message shows nothing of the value (a webhook URL is a credential in itself);
+    otherwise scheme and host at most. ``allow_query``: a link people open may carry a function key.
+    Returns the value without a trailing slash."""
+    wanted = "an " + " or ".join(f"{scheme}://" for scheme in schemes)
+
+    def refuse(problem: str) -> SettingsError:
+        shown = shown_url(value)
+        if not secret:
+            return SettingsError(name, f"{problem}, got {shown}")
+        if shown.startswith("("):
+            return SettingsError(name, f"{problem} (the value is not shown: it is a secret)")
+        return SettingsError(name, f"{problem} (got {shown}; the rest of the value is not shown: it is a secret)")
+
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:
+        # urlsplit's own words ("Invalid IPv6 URL", "'::zz' does not appear to be an IPv6 address") may
+        # quote the value: say what is wrong in our words.
+        raise refuse(
+            f"is not a valid URL: its host has an unbalanced '[' or is not an IPv6 address ({wanted} URL expected)"
+        ) from None
+    try:
+        port = parts.port
+    except ValueError:
+        raise refuse("is not a valid URL: its port is not a number from 1 to 65535") from None
+    if parts.scheme.lower() not in schemes or not host:
+        raise refuse(f"must be {wanted} URL")
+    if not _HOST.match(host):
+        raise refuse("must be a URL whose host is a DNS name or an IP address")
+    if port == 0 or (parts.netloc.endswith(":") and port is None):
+        raise refuse("must be a URL with a port from 1 to 65535, or none")
+    if not allow_query and (parts.query or parts.fragment or parts.username or parts.password):
+        # An endpoint takes no query: one there is most likely a SAS token pasted by mistake, and the app
+        # would send it on every request and print it in every error. Never repeat it.
+        raise refuse(f"must be {wanted} URL without a query string or credentials")
+    return value.rstrip("/")
 
 
 def is_keyvault_reference(value: str | None) -> bool:
@@ -115,6 +175,9 @@ class Settings:
     # Why the alerts are off although a webhook is configured: an unresolved Key Vault reference (always),
     # or, when read with ``strict_alerts=False`` (the Functions app), any bad alert setting.
     alert_setting_error: str | None = None
+    # Why the scan cannot run (the Functions app only, ``strict_alerts=False``): a bad ``ARM_ENDPOINT``
+    # stops the timer's scan with this message while the HTTP API keeps serving the stored scans.
+    scan_setting_error: str | None = None
 
     @property
     def has_webhooks(self) -> bool:
@@ -134,8 +197,9 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None, *, strict_alerts: bool = True) -> Settings:
         """Read and check every setting. ``strict_alerts=False`` (the Functions app) keeps a bad alert
         setting from failing everything else: it is kept in ``alert_setting_error`` and the alerts are
-        off. An unresolved Key Vault reference for a webhook is the platform's state, not a typo, so it
-        never raises, strict or not."""
+        off; a bad ``ARM_ENDPOINT`` likewise stops only the scan (``scan_setting_error``). An unresolved
+        Key Vault reference for a webhook is the platform's state, not a typo, so it never raises, strict
+        or not."""
         env = os.environ if environ is None else environ
 
         def get(name: str) -> str | None:
@@ -152,9 +216,18 @@ class Settings:
                 connection, connection_setting = _connection_string(name, value), name
                 break
 
+        arm_endpoint, scan_setting_error = DEFAULT_ARM_ENDPOINT, None
+        try:
+            arm_endpoint = _https_url("ARM_ENDPOINT", get("ARM_ENDPOINT") or DEFAULT_ARM_ENDPOINT)
+        except SettingsError as exc:
+            if strict_alerts:
+                raise
+            scan_setting_error = f"{exc} The scan cannot run until it is fixed; the stored scans are still served."
+
         return cls(
             subscription_ids=_subscription_ids(get("AZURE_SUBSCRIPTION_IDS")),
-            arm_endpoint=_https_url("ARM_ENDPOINT", get("ARM_ENDPOINT") or DEFAULT_ARM_ENDPOINT),
+            arm_endpoint=arm_endpoint,
+            scan_setting_error=scan_setting_error,
             keyvault_verify_challenge_resource=_boolean(
                 "KEYVAULT_VERIFY_CHALLENGE_RESOURCE", get("KEYVAULT_VERIFY_CHALLENGE_RESOURCE"), True
             ),
@@ -219,17 +292,7 @@ def parse_subscription_id(value: str, name: str = "--subscription") -> str:
 
 
 def _https_url(name: str, value: str, *, allow_query: bool = False) -> str:
-    parts = urlsplit(value)
-    if parts.scheme != "https" or not parts.hostname:
-        # Only scheme and host: a URL's path or query may carry a SAS signature or a key.
-        raise SettingsError(name, f"must be an https:// URL, got {shown_url(value)}")
-    if not allow_query and (parts.query or parts.fragment or parts.username or parts.password):
-        # An endpoint takes no query: one there is most likely a SAS token pasted by mistake, and the app
-        # would send it on every request and print it in every error. Never repeat it.
-        raise SettingsError(
-            name, f"must be an https:// URL without a query string or credentials, got {shown_url(value)}"
-        )
-    return value.rstrip("/")
+    return parse_url(name, value, allow_query=allow_query)
 
 
 def _optional_url(name: str, value: str | None, *, allow_query: bool = False) -> str | None:
@@ -239,14 +302,8 @@ def _optional_url(name: str, value: str | None, *, allow_query: bool = False) ->
 def _webhook_url(value: str | None, name: str = "ALERT_WEBHOOK_URL") -> str | None:
     if not value:
         return None
-    parts = urlsplit(value)
-    if parts.scheme != "https" or not parts.hostname:
-        # The value is a secret: say what is wrong with it without showing more than scheme and host.
-        shown = f"got {shown_url(value)}; " if parts.scheme in ("http", "https") and parts.hostname else ""
-        raise SettingsError(
-            name, f"must be an https:// URL ({shown}the rest of the value is not shown: it is a secret)"
-        )
-    return value
+    # The whole value is a secret (the token is in the path): nothing of it is repeated, the host included.
+    return parse_url(name, value, secret=True, allow_query=True) and value
 
 
 def _alert_routes(value: str | None) -> tuple[AlertRoute, ...]:
@@ -265,7 +322,11 @@ def _alert_routes(value: str | None) -> tuple[AlertRoute, ...]:
             )
         if name.lower() in routes:
             raise SettingsError("ALERT_ROUTES", f"the route {name!r} is defined twice")
-        routes[name.lower()] = AlertRoute(name=name, url=_webhook_url(url.strip(), f"ALERT_ROUTES ({name})") or "")
+        try:
+            routes[name.lower()] = AlertRoute(name=name, url=_webhook_url(url.strip(), "ALERT_ROUTES") or "")
+        except SettingsError as exc:
+            problem = str(exc).removeprefix("Setting ALERT_ROUTES: ")
+            raise SettingsError("ALERT_ROUTES", f"the URL of the route {name!r} {problem}") from None
         if not routes[name.lower()].url:
             raise SettingsError("ALERT_ROUTES", f"the route {name!r} has no URL")
     return tuple(routes.values())
@@ -333,7 +394,14 @@ def _connection_string(name: str, value: str) -> str:
     """Check the shape only; the message never repeats the value (it holds an account key)."""
     if value.lower().replace(" ", "") == "usedevelopmentstorage=true":
         return value
-    keys = {part.partition("=")[0].strip().lower() for part in value.split(";") if "=" in part}
+    pairs = {k.strip().lower(): v.strip() for k, _, v in (p.partition("=") for p in value.split(";") if "=" in p)}
+    keys = set(pairs)
+    if pairs.get("tableendpoint"):
+        # The SDK would split it on first use, far from the setting's name; http is fine here (Azurite).
+        try:
+            parse_url(name, pairs["tableendpoint"], schemes=("https", "http"))
+        except SettingsError as exc:
+            raise SettingsError(name, "its TableEndpoint " + str(exc).removeprefix(f"Setting {name}: ")) from None
     if not ({"accountname", "tableendpoint"} & keys):
         raise SettingsError(
             name,

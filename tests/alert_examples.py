@@ -1,6 +1,9 @@
-"""A small, realistic scan for alert tests, and the generator of docs/examples/*-message.json.
+"""A small, realistic scan for alert tests, and the generator of the alert examples in docs/.
 
-Regenerate the examples after changing a builder:
+The examples (``docs/examples/*-message.json`` and the text renderings in ``docs/ALERTS.md``) are not
+written by hand: the real scan reads the demo estate (what ``make demo`` scans) through the fake Azure at a
+pinned time, and the builders turn its digest into the messages. Regenerate them after changing a builder,
+a rule's wording or the demo estate:
 
     python -m tests.alert_examples
 
@@ -9,7 +12,11 @@ Regenerate the examples after changing a builder:
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,8 +38,12 @@ from shared.models import (
     entry_key,
 )
 from tests import sample_results
+from tests.fakeazure import FakeAzure
+from tests.fakeazure.estate import Estate, sample_estate
+from tests.plugins.fake_azure import forget_keyvault_challenges
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
+ALERTS_DOC = EXAMPLES.parent / "ALERTS.md"
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 SUBSCRIPTION_2 = "11111111-1111-1111-1111-111111111111"
 STARTED = datetime(2026, 11, 27, 6, 0, 0, tzinfo=UTC)
@@ -234,10 +245,158 @@ def example_full_messages(kind: str) -> list[dict[str, Any]]:
     )
 
 
+# --- the docs' examples: the demo estate, scanned ----------------------------------------------------------
+
+DEMO_SCAN_ID = "20261127T060000Z-5f3a9c1e"
+
+
+@contextlib.contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    """The fake's variables (endpoints, managed identity, CA bundle) and no developer credential, restored after."""
+    saved = dict(os.environ)
+    for name in list(os.environ):
+        if name.upper().startswith(("AZURE_", "MSI_", "IDENTITY_", "IMDS_", "ALERT_", "FINDINGS_")):
+            del os.environ[name]
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def demo_result() -> ScanResult:
+    """The demo estate scanned by the app's own scan, through the real SDK clients and the fake Azure, at
+    :data:`STARTED`. Thumbprints are the estate's synthetic ones, so the text is the same on every run."""
+    from shared.azure.clients import AzureClients
+    from shared.scan import scan_estate
+    from shared.settings import Settings
+
+    data = sample_estate()
+    data["thumbprints"] = "synthetic"
+    with FakeAzure(Estate.from_dict(data, now=STARTED)) as azure, _environment(azure.env):
+        forget_keyvault_challenges()
+        settings = Settings.from_env()
+        clients = AzureClients(settings)
+        try:
+            result = scan_estate(settings, clients, now=STARTED)
+        finally:
+            clients.close()
+            forget_keyvault_challenges()
+        # The fake serves each vault on a local port; the docs show the vault's address in Azure.
+        hosts = {
+            azure.vault_uri(v.name): f"https://{v.name}.vault.azure.net/"
+            for sub in azure.estate.subscriptions
+            for v in sub.vaults
+        }
+    result.scan.id = DEMO_SCAN_ID  # the random part of a scan id, and the finish time of a real scan
+    result.scan.finished_at = STARTED + timedelta(minutes=1, seconds=42)
+    return replace(result, findings=[_in_azure(f, hosts) for f in result.findings])
+
+
+def _in_azure(finding: Finding, hosts: Mapping[str, str]) -> Finding:
+    changes: dict[str, Any] = {}
+    for name in ("vault_uri", "certificate_id", "reason"):
+        value = getattr(finding, name)
+        if isinstance(value, str):
+            for local, real in hosts.items():
+                value = value.replace(local, real)
+            changes[name] = value
+    return replace(finding, **changes)
+
+
+def demo_messages(kind: str, result: ScanResult) -> list[dict[str, Any]]:
+    """A morning's digest of the demo scan to the central webhook: the Front Door and payments problems new,
+    the unreadable vaults worse, three ongoing, one fixed, a note and an auto-remediation."""
+    problems = result.problems
+    new = {
+        f.key for f in problems if f.vault_name is None or "pay" in (f.vault_name or "") or f.rule_id == RULE_BINDING
+    }
+    worse = {f.key for f in problems if f.status == Status.NOT_ASSESSED}
+    digest = make_digest(
+        result,
+        marks={**dict.fromkeys(new, "new"), **dict.fromkeys(worse, "worse")},
+        listed={entry_key(f) for f in problems},
+        ongoing=Ongoing(3, STARTED - timedelta(days=5), STARTED - timedelta(days=2)),
+        remind_days=7,
+        fixed=1,
+        notes=[
+            "Route 'team-identity' is not defined: 2 problems are tagged alert-route=team-identity, but "
+            "ALERT_ROUTES has no route of that name, so only this channel got them. Add the route to "
+            "ALERT_ROUTES or fix the tag."
+        ],
+        remediations=[
+            {
+                "vault_name": "cc-webapp-key-vault",
+                "certificate_name": "intranet",
+                "before": "EmailContacts at 90% of lifetime",
+                "after": "AutoRenew at 80% of lifetime",
+                "outcome": "applied",
+            }
+        ],
+        max_items=8,
+        report_url="https://func-autorenew-guard.azurewebsites.net/api/report",
+    )
+    return render(kind, digest)
+
+
+def teams_text(message: Mapping[str, Any]) -> str:
+    """What the Teams card says, as plain lines (buttons in brackets, separators as rules): the text of
+    docs/ALERTS.md, read from the card the builder made rather than drawn by hand."""
+    lines: list[str] = []
+
+    def walk(element: Mapping[str, Any]) -> None:
+        kind = element.get("type")
+        if element.get("separator"):
+            lines.append("─" * 78)
+        if kind == "TextBlock":
+            lines.append(str(element.get("text", "")))
+        elif kind == "RichTextBlock":
+            lines.append("".join(str(run.get("text", "")) for run in element.get("inlines", [])))
+        elif kind == "ActionSet":
+            lines.append("  ".join(f"[ {a.get('title')} ]" for a in element.get("actions", [])))
+        for child in (*element.get("body", []), *element.get("items", []), *element.get("columns", [])):
+            walk(child)
+
+    walk(message["attachments"][0]["content"])
+    return "\n".join(lines)
+
+
+def slack_text(message: Mapping[str, Any]) -> str:
+    """What the Slack message says, block by block, as plain lines."""
+    lines: list[str] = []
+    for block in message["blocks"]:
+        kind = block["type"]
+        if kind == "divider":
+            lines.append("─" * 40)
+        elif kind in ("header", "section"):
+            lines.append(str(block["text"]["text"]))
+        elif kind == "context":
+            lines.append(" ".join(str(e.get("text", "")) for e in block["elements"]))
+        elif kind == "actions":
+            lines.append("  ".join(f"[ {e['text']['text']} ]" for e in block["elements"]))
+    return "\n".join(lines)
+
+
+def _with_block(doc: str, name: str, text: str) -> str:
+    """``doc`` with the fenced block between ``<!-- example:NAME -->`` and ``<!-- /example:NAME -->`` replaced."""
+    pattern = re.compile(rf"(<!-- example:{name} -->\n)```text\n.*?\n```\n(<!-- /example:{name} -->)", re.DOTALL)
+    if not pattern.search(doc):
+        raise ValueError(f"docs/ALERTS.md has no <!-- example:{name} --> block")
+    return pattern.sub(lambda m: f"{m.group(1)}```text\n{text}\n```\n{m.group(2)}", doc)
+
+
 def example_files() -> dict[Path, str]:
+    """Every generated example: the two JSON messages and docs/ALERTS.md with their text renderings."""
+    result = demo_result()
+    teams, slack = demo_messages("teams", result)[0], demo_messages("slack", result)[0]
+    doc = ALERTS_DOC.read_text(encoding="utf-8")
+    doc = _with_block(doc, "teams", teams_text(teams))
+    doc = _with_block(doc, "slack", slack_text(slack))
     return {
-        EXAMPLES / f"{kind}-message.json": json.dumps(example_messages(kind)[0], indent=2, ensure_ascii=False) + "\n"
-        for kind in ("teams", "slack")
+        EXAMPLES / "teams-message.json": json.dumps(teams, indent=2, ensure_ascii=False) + "\n",
+        EXAMPLES / "slack-message.json": json.dumps(slack, indent=2, ensure_ascii=False) + "\n",
+        ALERTS_DOC: doc,
     }
 
 

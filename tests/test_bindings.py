@@ -240,9 +240,16 @@ def test_a_403_on_one_service_type_costs_only_that_type_in_that_subscription(tab
 
 def test_versions_are_read_only_for_referenced_certificates(table_scan) -> None:
     azure, _ = table_scan
-    read = {r.certificate for r in azure.requests.where(service="keyvault", operation="get_certificate")}
-    assert {"gw-pinned-expired", "app-stale", "disabled-but-served", "gone-certificate", "data-tls"} <= read
-    assert "not-served" not in read
+    # Every enabled certificate's bundle is read once for its policy (GET .../{name}/); pinned versions and
+    # version lists only for the referenced ones.
+    versioned = {
+        r.certificate
+        for r in azure.requests.where(service="keyvault")
+        if r.operation == "list_versions" or (r.operation == "get_certificate" and r.path.strip("/").count("/") == 2)
+    }
+    assert {"gw-pinned-expired"} <= versioned
+    unreferenced = azure.requests.where(service="keyvault", certificate="not-served")
+    assert [(r.operation, r.path.rstrip("/").count("/")) for r in unreferenced] == [("get_certificate", 2)]
     pages = azure.requests.where(service="arm", operation="list_web_certificates")
     assert len(pages) > 1, "App Service certificates came in pages"
     assert all(r.status == 200 for r in pages)
@@ -417,11 +424,11 @@ def test_a_binding_finding_shows_the_expiry_of_what_the_service_serves(table_sca
     assert found["app-broken"]["expires_on"] is None, "an old thumbprint's expiry is not the current version's"
 
 
-def test_a_referenced_ca_issued_certificate_under_a_self_policy_is_warned_about_and_an_unreferenced_one_is_not(
+def test_a_ca_issued_certificate_under_a_self_policy_is_flagged_whether_a_service_references_it_or_not(
     fake_azure,
 ) -> None:
-    # The current version's bundle (read for the service anyway) carries its cer, a real DigiCert-issued DER
-    # certificate in the fake; a certificate no service references is not read, so nothing is claimed for it.
+    # Every enabled certificate's bundle carries its cer (a real DigiCert-signed DER certificate in the fake):
+    # the scan knows who issued each one without an extra request (SPEC §2).
     sub = subscription(
         "Only",
         vault(
@@ -440,7 +447,7 @@ def test_a_referenced_ca_issued_certificate_under_a_self_policy_is_warned_about_
     _, document, _ = run_scan("--format", "json")
     reasons = {f["certificate_name"]: f["reason"] for f in document["findings"] if f["rule_id"] == "KeyVault-006"}
 
-    assert "issued by DigiCert Global G2 TLS RSA SHA256 2020 CA1" in reasons["served"]
-    assert "would issue a self-signed replacement" in reasons["served"]
-    assert "issued by" not in reasons["unserved"]
+    for name in ("served", "unserved"):
+        assert "issued by DigiCert Global G2 TLS RSA SHA256 2020 CA1" in reasons[name]
+        assert "would issue a self-signed replacement" in reasons[name]
     assert "issued by" not in reasons["self-signed"]

@@ -349,7 +349,10 @@ def test_a_certificate_fault_hits_only_its_operation(fake_azure: FakeAzureFactor
     assert [c.name for c in client.list_properties_of_certificates()] == ["locked", "open"]
     with pytest.raises(HttpResponseError) as refused:
         client.get_certificate_policy("locked")
-    assert client.get_certificate("locked").name == "locked"
+    with pytest.raises(HttpResponseError):
+        client.get_certificate("locked")  # its bundle carries the policy: one permission guards both
+    assert client.get_certificate("open").name == "open"
+    assert [v.version for v in client.list_properties_of_certificate_versions("locked")]
 
     assert refused.value.error is not None
     assert refused.value.error.innererror == {"code": "ForbiddenByRbac"}

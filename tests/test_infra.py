@@ -294,10 +294,17 @@ def role_assignments() -> list[tuple[Path, str, dict[str, Any], dict[str, Any]]]
     ]
 
 
+# The custom role definitions of scan-access.bicep, by the variable that names them.
+CUSTOM_ROLES = {"scanRoleName": "custom scan role", "remediateRoleName": "custom remediation role"}
+
+
 def granted_role(path: Path, body: dict[str, Any]) -> str:
     definition = body["properties"]["roleDefinitionId"]["function"]
     assert definition["type"] == "subscription_resource_id"
-    return KNOWN_ROLES[variables(path)[definition["parameters"]["resource_name_1"]]]
+    name = definition["parameters"]["resource_name_1"]
+    if name in CUSTOM_ROLES:
+        return CUSTOM_ROLES[name]
+    return KNOWN_ROLES[variables(path)[name]]
 
 
 def test_every_role_assignment_is_named_guid_of_scope_principal_role() -> None:
@@ -329,7 +336,13 @@ def test_least_privilege_grants() -> None:
         grants.setdefault(path.name, set()).add(role)
         conditions[role] = block["config"].get("condition")
     assert grants == {
-        "scan-access.bicep": {"Reader", "Key Vault Reader", "Key Vault Certificates Officer"},
+        "scan-access.bicep": {
+            "custom scan role",
+            "custom remediation role",
+            "Reader",
+            "Key Vault Reader",
+            "Key Vault Certificates Officer",
+        },
         "rbac.bicep": {
             "Storage Blob Data Owner",
             "Storage Table Data Contributor",
@@ -337,8 +350,20 @@ def test_least_privilege_grants() -> None:
             "Monitoring Metrics Publisher",
         },
     }
-    assert conditions["Key Vault Certificates Officer"] == "autoRemediate", "only granted for auto-remediation"
-    assert all(condition is None for role, condition in conditions.items() if role != "Key Vault Certificates Officer")
+    # Least privilege by default: the custom roles unless useBuiltInRoles; remediation only with autoRemediate.
+    custom = {"operator": {"type": "not", "operands": {"bool_value": "useBuiltInRoles"}}}
+    assert conditions["custom scan role"] == custom
+    assert conditions["Reader"] == conditions["Key Vault Reader"] == "useBuiltInRoles"
+    for role, option in (("custom remediation role", custom), ("Key Vault Certificates Officer", "useBuiltInRoles")):
+        assert conditions[role] == {
+            "operator": {"type": "and", "operands": {"operand_1": "autoRemediate", "operand_2": option}}
+        }, f"{role}: only with autoRemediate"
+    assert all(
+        condition is None
+        for role, condition in conditions.items()
+        if role not in {"custom scan role", "custom remediation role", "Reader", "Key Vault Reader"}
+        and role != "Key Vault Certificates Officer"
+    )
 
 
 def test_scan_access_covers_the_home_and_every_additional_subscription() -> None:
@@ -356,6 +381,82 @@ def test_scan_access_covers_the_home_and_every_additional_subscription() -> None
     assert function_name(extra["scope"]) == "subscription"
     for module in (home, extra):
         assert module["params"]["autoRemediate"] == "autoRemediate"
+        assert module["params"]["useBuiltInRoles"] == "useBuiltInRoles"
+
+
+# --- the custom roles: exactly the reads the scan makes, and remediation's one change (issue 19.6) ----------
+
+# Every Resource Manager read the app makes (shared/azure/discovery.py, shared/azure/services.py and the
+# served-certificate readers: SPEC's service table), each checked against Microsoft's published operations
+# (MicrosoftDocs/azure-docs, articles/role-based-access-control/permissions/*.md) and covered by Reader's */read.
+SCAN_ACTIONS = {
+    "Microsoft.Resources/subscriptions/read",
+    "Microsoft.KeyVault/vaults/read",
+    "Microsoft.Network/applicationGateways/read",
+    "Microsoft.Network/frontDoors/read",
+    "Microsoft.Cdn/profiles/read",
+    "Microsoft.Cdn/profiles/secrets/read",
+    "Microsoft.Cdn/profiles/customdomains/read",
+    "Microsoft.Cdn/profiles/endpoints/read",
+    "Microsoft.Cdn/profiles/endpoints/customdomains/read",
+    "Microsoft.ApiManagement/service/read",
+    "Microsoft.Web/certificates/Read",
+    "Microsoft.Web/sites/Read",
+    "Microsoft.App/managedEnvironments/read",
+    "Microsoft.App/managedEnvironments/certificates/read",
+    "Microsoft.App/containerApps/read",
+}
+SCAN_DATA_ACTIONS = {
+    "Microsoft.KeyVault/vaults/certificates/read",  # list, get (policy, cer), versions, pending
+    "Microsoft.KeyVault/vaults/secrets/readMetadata/action",  # a plain secret's metadata, never its value
+}
+REMEDIATE_DATA_ACTIONS = {
+    "Microsoft.KeyVault/vaults/certificates/read",
+    "Microsoft.KeyVault/vaults/certificates/update/action",
+}
+
+
+def custom_role(symbol: str) -> dict[str, Any]:
+    resources = template("app/scan-access.bicep")["resources"]
+    block = resources[symbol]
+    assert block["type"] == "Microsoft.Authorization/roleDefinitions"
+    return unwrap(block)
+
+
+def permissions_of(symbol: str) -> dict[str, set[str]]:
+    resolved = variables(INFRA / "app" / "scan-access.bicep")
+    [permission] = custom_role(symbol)["properties"]["permissions"]
+    return {
+        key: set(resolved.get(value, value) if isinstance(value, str) else value) for key, value in permission.items()
+    }
+
+
+def test_the_custom_scan_role_holds_exactly_the_reads_the_scan_makes() -> None:
+    permissions = permissions_of("scanRole")
+    assert permissions["actions"] == SCAN_ACTIONS
+    assert permissions["dataActions"] == SCAN_DATA_ACTIONS
+    assert permissions["notActions"] == permissions["notDataActions"] == set()
+    everything = permissions["actions"] | permissions["dataActions"]
+    assert all(action.lower().endswith(("/read", "/readmetadata/action")) for action in everything)
+    assert not any("*" in action for action in everything), "no wildcard: exactly the reads"
+
+
+def test_the_custom_remediation_role_reads_and_updates_certificates_and_nothing_else() -> None:
+    permissions = permissions_of("remediateRole")
+    assert permissions["actions"] == set()
+    assert permissions["dataActions"] == REMEDIATE_DATA_ACTIONS
+    forbidden = ("create", "import", "delete", "purge", "backup", "restore", "recover", "getsecret", "*")
+    assert not any(word in action.lower() for action in permissions["dataActions"] for word in forbidden)
+
+
+def test_each_custom_role_is_assignable_only_in_its_subscription_and_named_uniquely() -> None:
+    for symbol in ("scanRole", "remediateRole"):
+        properties = custom_role(symbol)["properties"]
+        assert properties["type"] == "CustomRole"
+        assert json.dumps(properties["assignableScopes"]).count('"subscription"') == 1
+        assert "uniqueString" in json.dumps(properties["roleName"]) or "unique_string" in json.dumps(
+            properties["roleName"]
+        ), f"{symbol}: a role name is unique in the tenant, so it carries the subscription and principal"
 
 
 def test_azure_yaml_declares_the_python_function_service() -> None:

@@ -115,7 +115,7 @@ def test_throttling_without_retry_after_is_retried_until_it_stops(fake_azure) ->
     result = scan()
 
     assert by_certificate(result)["throttled-thrice"].status is Status.COMPLIANT
-    policy_gets = azure.requests.where(operation="get_policy", certificate="throttled-thrice")
+    policy_gets = azure.requests.where(operation="get_certificate", certificate="throttled-thrice")
     assert [r.status for r in policy_gets] == [429, 429, 429, 200]
 
 
@@ -134,7 +134,7 @@ def test_retry_after_is_waited_for_when_the_service_sends_it(fake_azure) -> None
     result = scan()  # its own backoff would be ~20 ms; the service asked for a second
 
     assert by_certificate(result)["asked-to-wait"].status is Status.COMPLIANT
-    refused, accepted = azure.requests.where(operation="get_policy", certificate="asked-to-wait")
+    refused, accepted = azure.requests.where(operation="get_certificate", certificate="asked-to-wait")
     assert (refused.status, accepted.status) == (429, 200)
     assert accepted.time - refused.time >= 0.9
 

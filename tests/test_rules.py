@@ -388,11 +388,15 @@ def test_a_self_policy_over_a_ca_issued_certificate_is_not_told_to_simply_turn_o
     assert not finding.reason.endswith("set the lifetime action to AutoRenew.")
 
 
-def test_autorenew_on_a_self_policy_over_a_ca_issued_certificate_warns_of_a_self_signed_renewal() -> None:
+def test_autorenew_on_a_self_policy_over_a_ca_issued_certificate_is_non_compliant() -> None:
     finding = check_auto_renewal(cert(issued_by_ca="DigiCert G2 CA1"), OPTIONS)
 
-    assert finding.status is Status.COMPLIANT  # SPEC §2's row; the reason carries the warning
-    assert "next renewal under this Self policy will replace it with a self-signed certificate" in finding.reason
+    # SPEC §2 "KeyVault-006 and a CA-issued certificate under a Self policy": the policy is a trap.
+    assert (finding.status, finding.severity) == (Status.NON_COMPLIANT, Severity.HIGH)
+    assert "the next renewal replaces the CA-issued certificate with a self-signed one" in finding.reason
+    assert "Set the policy's issuer to the CA DigiCert G2 CA1" in finding.reason
+    assert "Unknown and renew it elsewhere" in finding.reason
+    assert finding.lifetime_action == "AutoRenew"
 
 
 @pytest.mark.parametrize(

@@ -217,8 +217,8 @@ def test_throttling_and_transient_errors_are_retried_honouring_retry_after(fake_
     code, document = scan_json()
     assert code == 0
     assert set(verdicts(document).values()) == {"compliant"}
-    assert len(azure.requests.where(operation="get_policy", certificate="throttled")) == 3
-    assert len(azure.requests.where(operation="get_policy", certificate="flaky")) == 2
+    assert len(azure.requests.where(operation="get_certificate", certificate="throttled")) == 3
+    assert len(azure.requests.where(operation="get_certificate", certificate="flaky")) == 2
 
 
 def test_an_action_type_key_vault_does_not_define_is_not_assessed_naming_it(fake_azure) -> None:

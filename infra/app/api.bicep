@@ -21,7 +21,7 @@ param alertWebhookReferenceUri string = ''
 @description('Versionless Key Vault URI of the named routes; empty: ALERT_ROUTES stays empty (no routes).')
 param alertRoutesReferenceUri string = ''
 
-// SPEC §4 settings (defaults live in main.bicep).
+// The app's settings (README, Settings; defaults live in main.bicep).
 param subscriptionIds string
 param armEndpoint string
 param alertWebhookKind string
@@ -114,7 +114,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         // Telemetry with Entra ID authentication (the component has local auth disabled).
         { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: applicationInsightsConnectionString }
         { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${identityClientId};Authorization=AAD' }
-        // The app's own settings (SPEC §4).
+        // The app's own settings (README, Settings).
         { name: 'AZURE_SUBSCRIPTION_IDS', value: subscriptionIds }
         { name: 'ARM_ENDPOINT', value: armEndpoint }
         { name: 'PORTAL_URL', value: environment().portal }

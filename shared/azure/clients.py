@@ -34,6 +34,7 @@ from azure.mgmt.keyvault import KeyVaultManagementClient
 from azure.mgmt.resource.subscriptions import SubscriptionClient
 
 from shared.azure.aio import AsyncCredential, EventLoopThread, SyncTransportAsAsync
+from shared.azure.arm import ArmHostGuard
 from shared.azure.keyvault import UntrustedHostError, VaultClient, untrusted_vault_host, warn_vault_hosts_unchecked
 from shared.settings import Settings
 
@@ -247,6 +248,8 @@ class AzureClients:
             "credential_scopes": [self.settings.arm_scope],
             "transport": self._transport(),
             "retry_policy": ThrottlingRetryPolicy(self.retry),
+            # After the retry policy, before the token: every attempt and redirect stays on ARM_ENDPOINT.
+            "per_retry_policies": [ArmHostGuard(self.settings.arm_endpoint)],
         }
 
     def subscriptions(self) -> SubscriptionClient:

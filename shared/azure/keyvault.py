@@ -30,7 +30,6 @@ bearer token goes.
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
 import json
 import logging
@@ -48,9 +47,10 @@ from azure.core.rest import HttpRequest
 from azure.keyvault.certificates import CertificateClient
 from azure.keyvault.certificates.aio import CertificateClient as AsyncCertificateClient
 
+from shared import x509
 from shared.azure.aio import EventLoopThread
 from shared.models import Certificate, CertificateVersion, LifetimeAction, PendingOperation, ReadError, Vault
-from shared.text import SINGLE_LINE_LOGS, clean_text, clean_value, single_line
+from shared.text import SINGLE_LINE_LOGS, clean_value, comparable, single_line
 
 log = logging.getLogger(__name__)
 log.addFilter(SINGLE_LINE_LOGS)  # estate text in log arguments cannot forge a line
@@ -93,6 +93,17 @@ def untrusted_vault_host(vault_uri: str) -> ReadError | None:
     if not any(host.endswith("." + suffix) for suffix in KEYVAULT_DNS_SUFFIXES):
         message = f"the vault's host {_clean(single_line(host))} is not in the Key Vault domains ({suffixes})"
         return ReadError("UntrustedVaultHost", f"{message}; nothing was sent to it")
+    return None
+
+
+def vault_name_from_host(host: str | None) -> str | None:
+    """A vault's name from a reference's host, only when that host is ``<name>.<suffix>`` for a Key Vault
+    DNS suffix: ``pay-kv.attacker.example`` names no vault, so it matches no vault and no alert route."""
+    host = (host or "").lower().rstrip(".")
+    for suffix in KEYVAULT_DNS_SUFFIXES:
+        name = host.removesuffix("." + suffix)
+        if name != host and name and "." not in name:
+            return name
     return None
 
 
@@ -402,35 +413,54 @@ def _unix_time(value: Any, name: str) -> datetime | None:
 
 
 def _read_policy(client: CertificateClient, listed: Certificate) -> Certificate:
-    """GET the certificate's policy through the client's pipeline and read the fields the rules need."""
+    """The certificate's policy through the client's pipeline, with the fields the rules need.
+
+    An enabled certificate's bundle (``GET .../certificates/{name}/``) carries the policy and the current
+    version's ``cer`` in one answer, so KeyVault-006 learns for free whether a CA issued what a ``Self``
+    policy would replace (SPEC §2). A disabled one keeps ``GET .../policy``: it is not judged on its
+    issuer, and Key Vault may refuse to hand out a disabled certificate."""
     try:
-        data = _get_json(client, _policy_request(listed))
+        return _with_policy(listed, _get_json(client, _policy_request(listed)))
     except (AzureError, ValueError) as exc:
         # Only the policy is missing: the list already gave the expiry, which the expiry rule still judges.
         return dataclasses.replace(listed, policy_error=read_error(exc))
-    return _with_policy(listed, data)
 
 
 async def _read_policy_async(client: AsyncCertificateClient, listed: Certificate) -> Certificate:
     """:func:`_read_policy` through the asyncio client."""
     try:
-        data = await _get_json_async(client, _policy_request(listed))
+        return _with_policy(listed, await _get_json_async(client, _policy_request(listed)))
     except (AzureError, ValueError) as exc:
         return dataclasses.replace(listed, policy_error=read_error(exc))
-    return _with_policy(listed, data)
 
 
 def _policy_request(listed: Certificate) -> HttpRequest:
-    return HttpRequest("GET", f"/certificates/{quote(listed.name, safe='')}/policy", headers=_JSON)
+    suffix = "/" if _reads_bundle(listed) else "/policy"
+    return HttpRequest("GET", f"/certificates/{quote(listed.name, safe='')}{suffix}", headers=_JSON)
 
 
-def _with_policy(listed: Certificate, data: Mapping[str, Any]) -> Certificate:
+def _reads_bundle(listed: Certificate) -> bool:
+    return listed.enabled is not False
+
+
+def _with_policy(listed: Certificate, answer: Mapping[str, Any]) -> Certificate:
+    """The policy's fields from a bundle (or a policy answer), and for a ``Self`` policy who issued the
+    current version. Raises ``ValueError`` when the bundle came without its policy."""
+    bundle = _reads_bundle(listed)
+    data = answer.get("policy") if bundle else answer
+    if not isinstance(data, Mapping):
+        raise ValueError("the certificate came without its policy")
     policy = parse_policy(data)
+    issued_by_ca = listed.issued_by_ca
+    if bundle and comparable(policy.issuer) == "self":
+        # Parsed and verified only where it decides something: a Self policy (about 0.1 ms each).
+        issued_by_ca = _issued_by_ca(answer.get("cer"))
     return dataclasses.replace(
         listed,
         issuer=policy.issuer,
         lifetime_actions=policy.lifetime_actions,
         validity_months=policy.validity_months,
+        issued_by_ca=issued_by_ca,
     )
 
 
@@ -613,28 +643,8 @@ def _first_line(text: str) -> str:
 # --- the current version's X.509 certificate (``cer``) ----------------------------------------------------
 
 
-def ca_that_issued(cer: Any) -> str | None:
-    """The CA that issued a certificate version, from the bundle's ``cer`` (base64 DER): its X.509 issuer's
-    common name (else organisation, else the whole name) when the issuer is not the certificate's own
-    subject, ``None`` when it issued itself (what Key Vault's ``Self`` issuer makes).
-
-    Raises ``ValueError`` when ``cer`` is missing or is not a DER certificate."""
-    from cryptography import x509  # noqa: PLC0415 - only remediation reads it, and only for Self policies
-    from cryptography.x509.oid import NameOID  # noqa: PLC0415
-
-    if not isinstance(cer, str) or not cer.strip():
-        raise ValueError("the certificate came without its cer")
-    try:
-        certificate = x509.load_der_x509_certificate(base64.b64decode(cer, validate=True))
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"its cer is not a DER certificate ({_first_line(str(exc)) or type(exc).__name__})") from None
-    if certificate.issuer == certificate.subject:
-        return None
-    for oid in (NameOID.COMMON_NAME, NameOID.ORGANIZATION_NAME):
-        names = certificate.issuer.get_attributes_for_oid(oid)
-        if names and str(names[0].value).strip():
-            return clean_text(str(names[0].value)).strip()
-    return clean_text(certificate.issuer.rfc4514_string()) or "an unnamed CA"
+# Who issued it is decided by its signature, in one place that the scan and remediation share.
+ca_that_issued = x509.ca_that_issued
 
 
 # --- pending operations: why a renewal looks stuck --------------------------------------------------------

@@ -33,8 +33,9 @@ from urllib.parse import quote, urlsplit
 from azure.core.exceptions import DecodeError, HttpResponseError
 from azure.core.rest import HttpRequest
 
+from shared.azure import arm
 from shared.azure.clients import AzureClients
-from shared.azure.keyvault import read_error
+from shared.azure.keyvault import read_error, vault_name_from_host
 from shared.models import Binding, ReadError
 from shared.text import clean_text
 
@@ -124,7 +125,6 @@ def _failure(subscription_id: str, kind: str, exc: BaseException) -> ServiceList
 def _list(client: Any, url: str) -> Iterator[Mapping[str, Any]]:
     """Every item of a Resource Manager list, following ``nextLink`` on the same host only."""
     request = HttpRequest("GET", url, headers=_JSON)
-    first_host: str | None = None
     for _ in range(_MAX_PAGES):
         response = client.send_request(request)
         if response.status_code != 200:
@@ -135,17 +135,13 @@ def _list(client: Any, url: str) -> Iterator[Mapping[str, Any]]:
             raise DecodeError("the response body is not valid JSON", response=response) from exc
         if not isinstance(page, Mapping) or not isinstance(page.get("value", []), list):
             raise ValueError("the list response has no 'value' array")
-        if first_host is None:
-            first_host = urlsplit(response.request.url).netloc.lower()
         for item in page.get("value") or []:
             if isinstance(item, Mapping):
                 yield item
-        next_link = page.get("nextLink")
-        if not next_link:
+        if not page.get("nextLink"):
             return
-        if not isinstance(next_link, str) or urlsplit(next_link).netloc.lower() != first_host:
-            raise ValueError("the list's nextLink points at another host than Resource Manager")
-        request = HttpRequest("GET", next_link, headers=_JSON)
+        # The answer came from ARM_ENDPOINT (the clients' ArmHostGuard): its next page must stay there.
+        request = HttpRequest("GET", arm.next_link(page["nextLink"], response.request.url), headers=_JSON)
     raise ValueError(f"the list did not end after {_MAX_PAGES} pages")
 
 
@@ -248,7 +244,9 @@ def _front_door_bindings(client: Any, subscription_id: str, base: str) -> Iterat
         profile_id = _text(profile.get("id"))
         if sku_name not in _FRONT_DOOR_SKUS or profile_id is None:
             continue  # classic CDN profiles hold no secrets
-        url = f"{profile_id}/secrets?api-version={_API_VERSIONS[FRONT_DOOR_PROFILE]}"
+        # An id read from an answer: a path below ARM_ENDPOINT, never an absolute URL elsewhere.
+        path = arm.resource_path(profile_id, "Front Door profile id")
+        url = f"{path}/secrets?api-version={_API_VERSIONS[FRONT_DOOR_PROFILE]}"
         profile_name = _text(profile.get("name")) or profile_id.rsplit("/", 1)[-1]
         for secret in _list(client, url):
             yield from _front_door_secret(subscription_id, profile_id, profile_name, secret)
@@ -305,7 +303,7 @@ def _from_secret_uri(where: _Service, binding: str | None, secret_id: Any) -> Bi
         binding=binding,
         reference=clean_text(secret_id),
         vault_uri=vault_uri,
-        vault_name=host.split(".")[0] or None,
+        vault_name=vault_name_from_host(host),  # never from another host: no vault, no route (SPEC §6)
         certificate_name=secret,
         version=version,
     )

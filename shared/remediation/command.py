@@ -26,7 +26,7 @@ from shared.commandline import (
     add_target_arguments,
     usage_error,
 )
-from shared.models import ScanResult, ScanStatus
+from shared.models import ScanResult, ScanStatus, Status
 from shared.remediation.apply import acting_identity, carry_out, store_recorder
 from shared.remediation.plan import (
     DAYS_PER_VALIDITY_MONTH,
@@ -184,9 +184,11 @@ def run(args: argparse.Namespace, settings: Settings, out: IO[str], err: IO[str]
             days_before_expiry=args.days_before_expiry, lifetime_percentage=args.lifetime_percentage
         )
     except TriggerError as exc:
-        return usage_error(err, str(exc))
+        return usage_error(err, str(exc), command="remediate")
     if args.from_latest and args.no_store:
-        return usage_error(err, "--from-latest reads the stored scan, so it cannot be combined with --no-store")
+        return usage_error(
+            err, "--from-latest reads the stored scan, so it cannot be combined with --no-store", command="remediate"
+        )
 
     clients = AzureClients(settings)
     store: FindingsStore | None = None
@@ -197,7 +199,9 @@ def run(args: argparse.Namespace, settings: Settings, out: IO[str], err: IO[str]
             try:
                 store = FindingsStore.from_settings(settings, clients.credential)
             except StoreError as exc:
-                return usage_error(err, f"{exc}" + ("" if args.from_latest else " (or pass --no-store)"))
+                return usage_error(
+                    err, f"{exc}" + ("" if args.from_latest else " (or pass --no-store)"), command="remediate"
+                )
 
         if args.from_latest:
             if store is None:
@@ -205,12 +209,16 @@ def run(args: argparse.Namespace, settings: Settings, out: IO[str], err: IO[str]
             try:
                 result = store.latest()
             except StoreError as exc:
-                return usage_error(err, f"could not read the latest scan: {exc}")
+                return usage_error(err, f"could not read the latest scan: {exc}", command="remediate")
             if result is None:
-                return usage_error(err, "no scan has finished yet; run without --from-latest to plan from a fresh scan")
+                return usage_error(
+                    err,
+                    "no scan has finished yet; run without --from-latest to plan from a fresh scan",
+                    command="remediate",
+                )
             mismatch = _latest_target_problem(result, args.subscription, args.vault)
             if mismatch:
-                return usage_error(err, mismatch)
+                return usage_error(err, mismatch, command="remediate")
         else:
             progress = ProgressLine(err) if args.format == "table" and err.isatty() else None
             target = ScanTarget(subscription_ids=tuple(args.subscription), vault_names=tuple(args.vault))
@@ -218,13 +226,25 @@ def run(args: argparse.Namespace, settings: Settings, out: IO[str], err: IO[str]
                 # A dry run writes nothing; --apply stores its scan first, so the records point at it.
                 outcome = run_scan(settings, clients, target=target, store=store, on_progress=progress)
             except ScanTargetError as exc:
-                return usage_error(err, str(exc))
+                return usage_error(err, str(exc), command="remediate")
             finally:
                 if progress:
                     progress.clear()
             if outcome.store_error:
-                return usage_error(err, f"the scan was not stored, so nothing was changed: {outcome.store_error}")
+                return usage_error(
+                    err, f"the scan was not stored, so nothing was changed: {outcome.store_error}", command="remediate"
+                )
             result = outcome.result
+
+        if result.scan.status == ScanStatus.FAILED:
+            # A plan from a scan that read nothing would say "Nothing to change": name the failure instead.
+            failure = "; ".join(result.scan.problems) or _first_reason(result) or "nothing could be read"
+            print(
+                f"{PROG} remediate: error: scan {result.scan.id} could not run, so nothing was planned or changed: "
+                f"{failure}",
+                file=err,
+            )
+            return EXIT_NOT_ASSESSED
 
         try:
             plan = plan_remediation(
@@ -235,7 +255,7 @@ def run(args: argparse.Namespace, settings: Settings, out: IO[str], err: IO[str]
                 certificate_names=args.certificate,
             )
         except RemediationTargetError as exc:
-            return usage_error(err, str(exc))
+            return usage_error(err, str(exc), command="remediate")
         identity = acting_identity(clients.credential) if args.apply else None
         recorder = store_recorder(store, plan, identity, problems) if identity and store else None
         carry_out(
@@ -261,6 +281,12 @@ def run(args: argparse.Namespace, settings: Settings, out: IO[str], err: IO[str]
     for problem in problems:
         print(f"{PROG}: error: {problem}", file=err)
     return EXIT_USAGE if problems else exit_code(plan)
+
+
+def _first_reason(result: ScanResult) -> str:
+    """What the scan's not-assessed findings say, when it recorded no problem of its own."""
+    reasons = dict.fromkeys(f.reason for f in result.findings if f.status == Status.NOT_ASSESSED)
+    return "; ".join(list(reasons)[:3])
 
 
 def _latest_target_problem(result: ScanResult, subscription_ids: Sequence[str], vault_names: Sequence[str]) -> str:

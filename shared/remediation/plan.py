@@ -298,8 +298,9 @@ class LiveCertificate:
     """What remediation needs from a certificate as Key Vault holds it now.
 
     ``unexplained``: the parts of its lifetime actions the app cannot explain (:func:`unexplained_actions`).
-    ``ca_issuer``: the CA named as the current version's X.509 issuer when that is not its own subject (a
-    CA issued it); ``certificate_problem``: why the current version's X.509 certificate could not be read.
+    ``ca_issuer``: the CA named as the current version's X.509 issuer when its own key did not sign it
+    (:func:`shared.x509.ca_that_issued`: a signature, never a name comparison); ``certificate_problem``:
+    why the current version's X.509 certificate could not be read or parsed (the guard refuses then).
     """
 
     enabled: bool | None

@@ -69,6 +69,10 @@ def render_plan(
             if item.detail:
                 lines.extend(textwrap.wrap(item.detail, width=width, initial_indent="    ", subsequent_indent="    "))
         lines.append("")
+    elif plan.not_assessed:
+        # Not "nothing to change": the scan could not read everything, so nobody knows that yet.
+        lines.append("Nothing to change among the certificates the scan could read; the rest are listed below.")
+        lines.append("")
     else:
         lines.append("Nothing to change: every certificate in scope that Key Vault can renew renews itself.")
         lines.append("")

@@ -92,14 +92,27 @@ def check_auto_renewal(certificate: Certificate, options: RuleOptions) -> Findin
         )
 
     auto_renew = next((a for a in certificate.lifetime_actions if a.is_auto_renew and has_trigger(a)), None)
+    ca = _ca_under_self(certificate)
+    if auto_renew is not None and ca is not None:
+        # SPEC §2: the policy renews, but into a self-signed certificate in place of the CA's: a trap.
+        return certificate_finding(
+            certificate,
+            RULE_AUTORENEW,
+            Status.NON_COMPLIANT,
+            Severity.HIGH,
+            f"Its current version was issued by the CA {ca}, but the policy's issuer is Self with AutoRenew "
+            f"{auto_renew.describe_trigger()}: the next renewal replaces the CA-issued certificate with a "
+            f"self-signed one. Set the policy's issuer to the CA {ca} (an issuer object in Key Vault), or to "
+            "Unknown and renew it elsewhere.",
+            action=auto_renew,
+        )
     if auto_renew is not None:
         return certificate_finding(
             certificate,
             RULE_AUTORENEW,
             Status.COMPLIANT,
             Severity.HIGH,
-            f"Key Vault renews it automatically {auto_renew.describe_trigger()} (AutoRenew, issuer {issuer})."
-            + _self_over_ca_warning(certificate),
+            f"Key Vault renews it automatically {auto_renew.describe_trigger()} (AutoRenew, issuer {issuer}).",
             action=auto_renew,
         )
 
@@ -109,19 +122,6 @@ def check_auto_renewal(certificate: Certificate, options: RuleOptions) -> Findin
         Status.NON_COMPLIANT,
         Severity.HIGH,
         _missing_auto_renew_reason(certificate.lifetime_actions, fix=_self_over_ca_fix(certificate)),
-    )
-
-
-def _self_over_ca_warning(certificate: Certificate) -> str:
-    """For a policy that already renews: a ``Self`` policy over a certificate a CA issued means the next
-    version will be self-signed (SPEC §4, remediation's guard). Known only when the current version was read
-    for a service (its ``cer`` came with it); otherwise nothing is claimed."""
-    ca = _ca_under_self(certificate)
-    if ca is None:
-        return ""
-    return (
-        f" Careful: its current version was issued by {ca}, so the next renewal under this Self policy will "
-        f"replace it with a self-signed certificate; set the policy's issuer to {ca} before then."
     )
 
 
@@ -138,6 +138,8 @@ def _self_over_ca_fix(certificate: Certificate) -> str:
 
 
 def _ca_under_self(certificate: Certificate) -> str | None:
+    """The CA that issued the current version of a certificate whose policy says ``Self`` (decided by its
+    signature, :func:`shared.x509.ca_that_issued`, from the bundle the scan reads anyway), else None."""
     if certificate.issued_by_ca is None or comparable(certificate.issuer) != ISSUER_SELF:
         return None
     return certificate.issued_by_ca

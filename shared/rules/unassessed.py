@@ -89,8 +89,13 @@ def error_hint(error: ReadError) -> str:
         )
     if code == "untrustednextlink":
         return (
-            "The scan follows a vault's list only within that vault; if this persists, look for a proxy or DNS "
-            "entry that rewrites the vault's answers."
+            "The scan follows a list's next page only on the host that answered (the vault, or ARM_ENDPOINT for "
+            "Resource Manager); if this persists, look for a proxy or DNS entry that rewrites the answers."
+        )
+    if code in ("untrustedarmhost", "untrustedresourceid"):
+        return (
+            "The scan sends Resource Manager tokens only to ARM_ENDPOINT, and reads resource ids only as paths "
+            "below it; an id written as an absolute URL to another host is refused. Check the resource it names."
         )
     if "firewall" in code or "ipnotallowed" in code or "networkacl" in code:
         return "The vault's firewall refused the scanner; allow its network or trusted Azure services."

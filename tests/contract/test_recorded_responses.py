@@ -7,6 +7,7 @@ tests assert what a person would see: certificate names, issuer, lifetime action
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +33,9 @@ POLICY_GET = recording("get_policy_7.3.json")["Entries"][0]
 THROTTLED = recording("throttled_429.json")["Entries"][0]
 FORBIDDEN = recording("forbidden_403.json")["Entries"]
 POLICY_KEY = key("GET", POLICY_GET["RequestUri"])
+# The scan reads an enabled certificate's bundle: its policy and its current version's cer in one answer.
+BUNDLE_GET = recording("get_certificate_7.3.json")["Entries"][0]
+BUNDLE_KEY = key("GET", BUNDLE_GET["RequestUri"])
 
 
 def clients_for(replay: Replay) -> AzureClients:
@@ -75,13 +79,14 @@ def test_a_recorded_listing_of_31_certificates_is_read_across_its_pages_to_the_e
 
 def test_a_recorded_policy_with_only_email_contacts_is_non_compliant_with_its_trigger(listing: Replay) -> None:
     certificate = next(c for c in listed(listing) if c.name == "livekvtestpolicyCertificate96bc2ef3")
-    replay = Replay(CHALLENGE, {POLICY_KEY: [POLICY_GET]})
+    replay = Replay(CHALLENGE, {BUNDLE_KEY: [BUNDLE_GET]})
 
     read = read_policy(replay, certificate)
     findings = {f.rule_id: f for f in rules.evaluate(read, now=RECORDED_AT, options=rule_options(Settings()))}
 
     assert read.error is None
     assert read.issuer == "Self"
+    assert read.issued_by_ca is None, "Key Vault's own Self certificate verifiably signed itself"
     assert [(a.action, a.lifetime_percentage) for a in read.lifetime_actions] == [("EmailContacts", 98)]
     renewal = findings["KeyVault-006"]
     assert renewal.status is Status.NON_COMPLIANT
@@ -94,7 +99,7 @@ def test_a_recorded_policy_with_only_email_contacts_is_non_compliant_with_its_tr
 def test_the_recorded_429_without_retry_after_is_retried_and_then_reported_as_throttling(listing: Replay) -> None:
     certificate = next(c for c in listed(listing) if c.name == "livekvtestpolicyCertificate96bc2ef3")
     assert "Retry-After" not in THROTTLED["ResponseHeaders"]
-    replay = Replay(CHALLENGE, {POLICY_KEY: [THROTTLED]})
+    replay = Replay(CHALLENGE, {BUNDLE_KEY: [THROTTLED]})
 
     read = read_policy(replay, certificate)
     [finding] = [
@@ -116,7 +121,7 @@ def test_the_recorded_429_without_retry_after_is_retried_and_then_reported_as_th
 
 def test_the_recorded_429_gives_way_to_the_policy_once_the_window_passes(listing: Replay) -> None:
     certificate = next(c for c in listed(listing) if c.name == "livekvtestpolicyCertificate96bc2ef3")
-    replay = Replay(CHALLENGE, {POLICY_KEY: [THROTTLED, THROTTLED, POLICY_GET]})
+    replay = Replay(CHALLENGE, {BUNDLE_KEY: [THROTTLED, THROTTLED, BUNDLE_GET]})
 
     read = read_policy(replay, certificate)
 
@@ -169,3 +174,15 @@ def test_a_recorded_403_names_the_service_code_and_its_inner_code(
     assert hint in reason
     assert "Caller:" not in reason  # the headline, not the lines on who asked and from where
     assert len(replay.authorized) == 1  # a refusal is not retried
+
+
+def test_a_disabled_certificate_is_read_by_its_recorded_policy_alone(listing: Replay) -> None:
+    # Only an enabled certificate's bundle is read (SPEC §2); a disabled one keeps GET .../policy.
+    certificate = next(c for c in listed(listing) if c.name == "livekvtestpolicyCertificate96bc2ef3")
+    replay = Replay(CHALLENGE, {POLICY_KEY: [POLICY_GET]})
+
+    read = read_policy(replay, dataclasses.replace(certificate, enabled=False))
+
+    assert read.policy_error is None
+    assert read.issuer == "Self"
+    assert {key(r.method or "", r.url or "") for r in replay.authorized} == {POLICY_KEY}

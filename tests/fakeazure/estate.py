@@ -201,11 +201,14 @@ def cert(
     policy_json: Mapping[str, Any] | None = None,
     issued_by: str | None = None,
     pending: Mapping[str, Any] | None = None,
+    forged_issuer_name: bool = False,
 ) -> Json:
     """A certificate spec. Without any time, it expires in 200 days; ``policy_json`` replaces the policy.
 
     ``issued_by``: the X.509 issuer (common name) of the current version's DER certificate; without it the
-    certificate issued itself, as Key Vault's ``Self`` issuer makes it. ``pending``: its pending operation
+    certificate issued itself, as Key Vault's ``Self`` issuer makes it. ``forged_issuer_name``: the CA of
+    ``issued_by`` (default "Forging CA") signs it but writes the certificate's own subject as its issuer, so
+    the names say self-signed and only the signature tells the truth. ``pending``: its pending operation
     (``GET /certificates/{name}/pending``) as ``{"status", "status_details", "error": {"code", "message"}}``;
     without it the fake answers 404 ``PendingCertificateNotFound``, as Key Vault does when there is none."""
     spec: Json = {"name": name, "enabled": enabled}
@@ -229,8 +232,10 @@ def cert(
     )
     if fault:
         spec["fault"] = copy.deepcopy(dict(fault))
-    if issued_by:
-        spec["issued_by"] = issued_by
+    if issued_by or forged_issuer_name:
+        spec["issued_by"] = issued_by or "Forging CA"
+    if forged_issuer_name:
+        spec["forged_issuer_name"] = True
     if pending is not None:
         spec["pending"] = copy.deepcopy(dict(pending))
     return spec
@@ -633,6 +638,8 @@ class Certificate:
     list_attributes: Json = field(default_factory=dict)
     # The CA named as the X.509 issuer of the current version (None: it issued itself, as ``Self`` does).
     issued_by: str | None = None
+    # The CA signs, but the X.509 issuer name is the certificate's own subject (a forged "self-signed").
+    forged_issuer_name: bool = False
     # The pending operation (``GET .../pending``), None when there is none (404 PendingCertificateNotFound).
     pending: Json | None = None
     # Versions before the current one, oldest first (GET .../{name}/{version}, .../versions).
@@ -683,6 +690,7 @@ class Certificate:
             recovery_level=spec.get("recovery_level", "Recoverable+Purgeable"),
             list_attributes=dict(spec.get("list_attributes") or {}),
             issued_by=spec.get("issued_by"),
+            forged_issuer_name=bool(spec.get("forged_issuer_name")),
             pending=copy.deepcopy(dict(spec["pending"])) if spec.get("pending") is not None else None,
         )
         if synthetic:

@@ -948,11 +948,14 @@ class FakeAzure:
             outcome.response = self._list_certificates(vault, request, base, (offset, size), headers)
             return outcome
 
-        vault_fault = vault.faults.get(fault_op)
-        if self._fire(vault_fault, outcome):
-            assert vault_fault is not None
-            outcome.response = failure(vault_fault)
-            return outcome
+        # The current version's bundle carries the policy (certificate_bundle): a fault on reading the policy
+        # fails the bundle too, as one permission (certificates/get) guards both on the real service.
+        fault_ops = (fault_op, "policy") if operation == "get_certificate" and len(parts) == 2 else (fault_op,)
+        for vault_fault in (vault.faults.get(op) for op in fault_ops):
+            if self._fire(vault_fault, outcome):
+                assert vault_fault is not None
+                outcome.response = failure(vault_fault)
+                return outcome
         assert name is not None
         certificate = vault.certificate(name)
         if certificate is None or (
@@ -973,7 +976,7 @@ class FakeAzure:
             # Recorded once it reached the vault authorised, even if a fault refuses it below.
             body = request.recorded_body()
             self._patches.setdefault((vault.name, certificate.name), []).append(body)
-        for fault in (certificate.faults.get("any"), certificate.faults.get(fault_op)):
+        for fault in (certificate.faults.get("any"), *(certificate.faults.get(op) for op in fault_ops)):
             if self._fire(fault, outcome):
                 assert fault is not None
                 outcome.response = failure(fault)

@@ -80,7 +80,9 @@ def certificate_der(certificate: Certificate) -> bytes:
         key = _key()
         name = _subject_name(certificate.subject)
         issuer, signer = name, key
-        if certificate.issued_by:
+        if certificate.issued_by and certificate.forged_issuer_name:
+            signer = _ca_key(certificate.issued_by)  # the name says self-signed; the CA's key signed it
+        elif certificate.issued_by:
             issuer = x509.Name(
                 [
                     x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
