@@ -31,46 +31,44 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
-import re
-import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote, urljoin, urlsplit
 
-from azure.core.exceptions import AzureError, DecodeError, HttpResponseError
+from azure.core.exceptions import AzureError, HttpResponseError
 from azure.core.rest import HttpRequest
 from azure.keyvault.certificates import CertificateClient
 from azure.keyvault.certificates.aio import CertificateClient as AsyncCertificateClient
 
 from shared import x509
 from shared.azure.aio import EventLoopThread
-from shared.models import Certificate, CertificateVersion, LifetimeAction, PendingOperation, ReadError, Vault
-from shared.text import SINGLE_LINE_LOGS, clean_value, comparable, single_line
+
+# Re-exported: callers import these from here, where the reads are.
+from shared.azure.kverrors import MAX_ERROR_MESSAGE as MAX_ERROR_MESSAGE  # noqa: PLC0414
+from shared.azure.kverrors import UntrustedHostError as UntrustedHostError  # noqa: PLC0414
+from shared.azure.kverrors import clean_message as _clean
+from shared.azure.kverrors import read_error as read_error  # noqa: PLC0414
+from shared.azure.kvjson import PolicyFields as PolicyFields  # noqa: PLC0414
+from shared.azure.kvjson import interned_text as _text  # noqa: F401 - the version and secret reads other branches add here use it
+from shared.azure.kvjson import json_of as _json_of
+from shared.azure.kvjson import listed_certificate as _listed_certificate
+from shared.azure.kvjson import parse_policy as parse_policy  # noqa: PLC0414
+from shared.azure.kvjson import unix_time as _unix_time
+from shared.models import Certificate, CertificateVersion, PendingOperation, ReadError, Vault
+from shared.text import SINGLE_LINE_LOGS, comparable, single_line
 
 log = logging.getLogger(__name__)
 log.addFilter(SINGLE_LINE_LOGS)  # estate text in log arguments cannot forge a line
 
-_WHITESPACE = re.compile(r"\s+")
-MAX_ERROR_MESSAGE = 240
 _JSON = {"Accept": "application/json"}
 
 # The Key Vault DNS suffixes of Azure's clouds: public, China, US Government, Germany (azure-cli's cloud
 # definitions, Azure/azure-cli src/azure-cli-core/azure/cli/core/cloud.py, ``keyvault_dns``). The scan
 # does not know which cloud a vault URI belongs to, so any of them is a Key Vault host.
 KEYVAULT_DNS_SUFFIXES = ("vault.azure.net", "vault.azure.cn", "vault.usgovcloudapi.net", "vault.microsoftazure.de")
-
-
-class UntrustedHostError(ValueError):
-    """A vault URI or ``nextLink`` that the scan refuses to send a request (and a token) to."""
-
-    def __init__(self, error: ReadError) -> None:
-        super().__init__(error.message)
-        self.error = error
 
 
 def untrusted_vault_host(vault_uri: str) -> ReadError | None:
@@ -340,78 +338,6 @@ async def _get_json_async(client: AsyncCertificateClient, request: HttpRequest) 
     return _json_of(await client.send_request(request))
 
 
-def _json_of(response: Any) -> Mapping[str, Any]:
-    """A 200's JSON object, cleaned; what the SDK's operations raise for anything else."""
-    if response.status_code != 200:
-        # What the SDK's operations raise for anything but 200, with the service's error body parsed.
-        raise HttpResponseError(response=response)
-    content: bytes = response.content
-    try:
-        data = json.loads(content)
-    except ValueError as exc:
-        raise DecodeError("the response body is not valid JSON", response=response) from exc
-    if not isinstance(data, Mapping):
-        raise ValueError("the response is not a JSON object")
-    if not _may_hold_hostile_text(content):
-        return data
-    # Estate text is untrusted: lone surrogates and control characters are cleaned here, where it enters.
-    cleaned: Mapping[str, Any] = clean_value(data)
-    return cleaned
-
-
-def _may_hold_hostile_text(body: bytes) -> bool:
-    """Whether a JSON body can decode to text that :func:`clean_value` would change. Plain ASCII with no
-    escape and no DEL cannot (JSON forbids raw control characters in strings), and that is nearly every
-    Key Vault answer: cleaning only the others keeps 100,000 certificates from costing seconds of CPU."""
-    return not body.isascii() or b"\\" in body or b"\x7f" in body
-
-
-def _listed_certificate(vault: Vault, item: Any) -> Certificate:
-    if not isinstance(item, Mapping):
-        raise ValueError("a certificate list item is not a JSON object")
-    name = _certificate_name(item.get("id"))
-    certificate = Certificate(vault=vault, name=name, id=f"{vault.uri.rstrip('/')}/certificates/{name}")
-    attributes = item.get("attributes")
-    tags = item.get("tags")
-    if attributes is None:
-        attributes = {}
-    try:
-        if not isinstance(attributes, Mapping):
-            raise TypeError("attributes is not an object")
-        if tags is not None and not isinstance(tags, Mapping):
-            raise TypeError("tags is not an object")
-        enabled = attributes.get("enabled")
-        if enabled is not None and not isinstance(enabled, bool):
-            raise TypeError("attributes.enabled is not true or false")
-        return dataclasses.replace(
-            certificate,
-            enabled=enabled,
-            tags={str(key): str(value) for key, value in (tags or {}).items()},
-            not_before=_unix_time(attributes.get("nbf"), "nbf"),
-            expires_on=_unix_time(attributes.get("exp"), "exp"),
-        )
-    except (TypeError, ValueError, OverflowError, OSError) as exc:
-        problem = ReadError("MalformedResponse", _clean(f"unexpected data in the certificate list: {exc}"), 200)
-        return dataclasses.replace(certificate, error=problem)
-
-
-def _certificate_name(certificate_id: Any) -> str:
-    """The name in ``https://<vault>/certificates/<name>[/<version>]``, checked as the SDK checks it."""
-    parts = urlsplit(certificate_id) if isinstance(certificate_id, str) else None
-    path = [segment for segment in parts.path.split("/") if segment] if parts else []
-    if parts is None or not (parts.scheme and parts.hostname) or not 2 <= len(path) <= 3:
-        raise ValueError(f"{certificate_id!r} is not a valid certificate id")
-    return path[1]
-
-
-def _unix_time(value: Any, name: str) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"attributes.{name} is not a time")
-    return datetime.fromtimestamp(value, UTC)
-
-
 def _read_policy(client: CertificateClient, listed: Certificate) -> Certificate:
     """The certificate's policy through the client's pipeline, with the fields the rules need.
 
@@ -462,182 +388,6 @@ def _with_policy(listed: Certificate, answer: Mapping[str, Any]) -> Certificate:
         validity_months=policy.validity_months,
         issued_by_ca=issued_by_ca,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class PolicyFields:
-    """What the rules and remediation read from an issuance policy."""
-
-    issuer: str | None
-    lifetime_actions: tuple[LifetimeAction, ...]
-    validity_months: int | None
-
-
-def parse_policy(data: Mapping[str, Any]) -> PolicyFields:
-    """The issuance policy's REST JSON, read tolerantly: a missing or odd field is ``None``, and an action
-    type Key Vault may add later is kept as the text it is, so the rules can say what it is."""
-    return PolicyFields(
-        issuer=_text(_get(data, "issuer", "name")),
-        lifetime_actions=tuple(_raw_actions(data.get("lifetime_actions"))),
-        validity_months=_integer(_get(data, "x509_props", "validity_months")),
-    )
-
-
-def _raw_actions(value: Any) -> Iterator[LifetimeAction]:
-    """Every entry, understood or not: an entry the app cannot read fully carries its raw value in
-    ``unexplained``, so the rules say ``not_assessed`` and remediation never overwrites it (SPEC §2)."""
-    if value is None:
-        return
-    if not isinstance(value, list):
-        yield LifetimeAction(action="(unreadable)", unexplained=f"lifetime_actions {_raw(value)}")
-        return
-    for item in value:
-        if not isinstance(item, Mapping):
-            yield LifetimeAction(action="(unreadable)", unexplained=f"the lifetime action {_raw(item)}")
-            continue
-        action_type = _get(item, "action", "action_type")
-        trigger = item.get("trigger")
-        days = _integer(_get(item, "trigger", "days_before_expiry"))
-        percentage = _integer(_get(item, "trigger", "lifetime_percentage"))
-        problems = []
-        if not isinstance(action_type, str) or not action_type.strip():
-            problems.append(f"the lifetime action {_raw(item.get('action'))}")
-        if not _trigger_understood(trigger, days, percentage):
-            problems.append(f"the trigger {_raw(trigger)}")
-        yield LifetimeAction(
-            action=_text(action_type) or "(none)",
-            days_before_expiry=days,
-            lifetime_percentage=percentage,
-            unexplained="; ".join(problems) or None,
-        )
-
-
-_TRIGGER_KEYS = frozenset({"days_before_expiry", "lifetime_percentage"})
-
-
-def _trigger_understood(trigger: Any, days: int | None, percentage: int | None) -> bool:
-    """Days before expiry or a lifetime percentage (one of them: Key Vault takes one), as a whole number,
-    and nothing else."""
-    if not isinstance(trigger, Mapping):
-        return False
-    present = {key for key, value in trigger.items() if value is not None}
-    if len(present) != 1 or not present <= _TRIGGER_KEYS:
-        return False
-    return ("days_before_expiry" not in present or days is not None) and (
-        "lifetime_percentage" not in present or percentage is not None
-    )
-
-
-def _raw(value: Any) -> str:
-    """A raw value as a reason may quote it: compact JSON, bounded."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
-    return text if len(text) <= 120 else text[:119] + "…"
-
-
-def _get(data: Mapping[str, Any], *path: str) -> Any:
-    value: Any = data
-    for key in path:
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(key)
-    return value
-
-
-def _text(value: Any) -> str | None:
-    """A non-empty string, interned: issuer and action names repeat across thousands of certificates, and
-    every finding keeps them, so at 100,000 certificates one shared copy saves megabytes."""
-    return sys.intern(value) if isinstance(value, str) and value else None
-
-
-def _integer(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    return None
-
-
-def read_error(exc: BaseException) -> ReadError:
-    """The service's error code and message, or the failure's kind: never a URL, header or token."""
-    if isinstance(exc, UntrustedHostError):
-        return exc.error
-    if isinstance(exc, DecodeError):  # a 2xx whose body is not the JSON the SDK expects
-        status = getattr(exc, "status_code", None)
-        return ReadError(code="MalformedResponse", message="the response body is not valid JSON", status_code=status)
-    # A credential that got no token is a ClientAuthenticationError (an HttpResponseError) with no response:
-    # it is named below by its kind, not as an HTTP error without a code.
-    if isinstance(exc, HttpResponseError) and exc.response is not None:
-        status = exc.status_code
-        code, message = None, None
-        error = exc.error
-        if error is not None:
-            inner = getattr(error, "innererror", None) or {}
-            inner_code = inner.get("code") if isinstance(inner, Mapping) else None
-            code = f"{error.code} ({inner_code})" if error.code and inner_code else (inner_code or error.code)
-            message = error.message
-        if not code:
-            code = _code_from_status(status)
-        if not message:
-            message = exc.reason or "no error message"
-        return ReadError(code=_clean_code(str(code)), message=_clean(_first_line(message)), status_code=status)
-    if isinstance(exc, AzureError):
-        kind = type(exc).__name__
-        code = {
-            "ServiceRequestError": "ConnectionFailed",
-            "ServiceResponseError": "ResponseFailed",
-            "ClientAuthenticationError": "AuthenticationFailed",
-            "CredentialUnavailableError": "NoCredential",
-            "DecodeError": "MalformedResponse",
-            "DeserializationError": "MalformedResponse",
-        }.get(kind, kind)
-        return ReadError(code=code, message=_clean(_first_line(exc.message)))
-    if isinstance(exc, ValueError | KeyError | TypeError | AttributeError):
-        return ReadError(code="MalformedResponse", message=_clean(f"unexpected data: {_first_line(str(exc))}"))
-    return ReadError(code=type(exc).__name__, message=_clean(_first_line(str(exc))))
-
-
-def _clean_code(code: str) -> str:
-    """A service's error code is estate text like any other: one clean line, short."""
-    code = _WHITESPACE.sub(" ", single_line(code)).strip()
-    return (code if len(code) <= 120 else code[:119] + "…") or "Error"
-
-
-def _code_from_status(status: int | None) -> str:
-    return {
-        401: "Unauthorized",
-        403: "Forbidden",
-        404: "NotFound",
-        409: "Conflict",
-        429: "TooManyRequests",
-        500: "InternalServerError",
-        502: "BadGateway",
-        503: "ServiceUnavailable",
-        504: "GatewayTimeout",
-    }.get(status or 0, f"HTTP{status}" if status else "Error")
-
-
-_URL = re.compile(r"https?://\S+")
-
-
-def _clean(text: str) -> str:
-    """One line, bounded, and with any URL cut to its host: a SAS or token in a query never survives.
-    Service messages are estate text too: lone surrogates and control characters go (shared.text)."""
-    text = _URL.sub(lambda m: _host_only(m.group(0)), single_line(text))
-    text = _WHITESPACE.sub(" ", text).strip()
-    return text if len(text) <= MAX_ERROR_MESSAGE else text[: MAX_ERROR_MESSAGE - 1] + "…"
-
-
-def _host_only(url: str) -> str:
-    match = re.match(r"(https?://[^/?#\s]+)", url)
-    return match.group(1) if match else "<url>"
-
-
-def _first_line(text: str) -> str:
-    """The headline of a service message: Key Vault appends caller ids, addresses and resource ids on
-    further lines, which help support but drown the reason a person reads."""
-    return text.strip().splitlines()[0] if text.strip() else ""
 
 
 # --- the current version's X.509 certificate (``cer``) ----------------------------------------------------
