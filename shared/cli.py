@@ -13,7 +13,9 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from typing import IO
+from typing import IO, Any
+
+import orjson
 
 from shared.commandline import (
     EXIT_NON_COMPLIANT,
@@ -106,6 +108,23 @@ def _configure_logging(stream: IO[str], *, verbose: bool) -> None:
             logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
+def write_json(document: Any, out: IO[str]) -> None:
+    """The document, as ``json.dumps(indent=2, ensure_ascii=False)`` would print it, in one write.
+
+    ``json.dump`` hands the stream hundreds of thousands of small chunks, and with unbuffered stdout
+    (``PYTHONUNBUFFERED=1``, as containers and CI set it) each is a system call: 2.5 s of CPU for 20,000
+    findings. orjson builds the same bytes in a few milliseconds for what the scan document holds (text,
+    integers, booleans, null; its only difference, a small float's exponent written ``1e-7`` for
+    ``1e-07``, cannot occur: the models hold no float). It refuses what the standard encoder accepts in
+    a few corners (a lone surrogate, an integer beyond 64 bits): those documents take the slow path
+    rather than fail, since every finding must reach the output."""
+    try:
+        text = orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    out.write(text)
+
+
 def _scan(args: argparse.Namespace, settings: Settings, out: IO[str], err: IO[str]) -> int:
     from shared.azure.clients import AzureClients  # noqa: PLC0415 - keep `--help` and usage errors instant
     from shared.run import run_scan  # noqa: PLC0415
@@ -154,8 +173,7 @@ def _scan(args: argparse.Namespace, settings: Settings, out: IO[str], err: IO[st
 
     result = outcome.result
     if args.format == "json":
-        json.dump(result.to_document(), out, indent=2, ensure_ascii=False)
-        out.write("\n")
+        write_json(result.to_document(), out)
     else:
         from shared.report.text import render  # noqa: PLC0415
 

@@ -26,14 +26,16 @@ from typing import Any
 import requests
 from azure.core.credentials import TokenCredential
 from azure.core.pipeline import PipelineRequest, PipelineResponse
-from azure.core.pipeline.policies import RequestHistory, RetryPolicy
-from azure.core.pipeline.transport import HttpTransport, RequestsTransport
-from azure.keyvault.certificates import CertificateClient
+from azure.core.pipeline.policies import AsyncRetryPolicy, RequestHistory, RetryPolicy
+from azure.core.pipeline.policies._retry import RetryPolicyBase  # the rules both retry policies share
+from azure.core.pipeline.transport import AioHttpTransport, AsyncHttpTransport, HttpTransport, RequestsTransport
+from azure.keyvault.certificates.aio import CertificateClient as AsyncCertificateClient
 from azure.mgmt.keyvault import KeyVaultManagementClient
 from azure.mgmt.resource.subscriptions import SubscriptionClient
 
+from shared.azure.aio import AsyncCredential, EventLoopThread, SyncTransportAsAsync
 from shared.azure.arm import ArmHostGuard
-from shared.azure.keyvault import UntrustedHostError, untrusted_vault_host, warn_vault_hosts_unchecked
+from shared.azure.keyvault import UntrustedHostError, VaultClient, untrusted_vault_host, warn_vault_hosts_unchecked
 from shared.settings import Settings
 
 
@@ -58,14 +60,16 @@ class RetryBudget:
     backoff_max: int = 30
 
 
-class ThrottlingRetryPolicy(RetryPolicy[Any, Any]):
-    """azure-core's RetryPolicy, with 429 retried for a span of time instead of a count.
+class _ThrottlingRetries(RetryPolicyBase):
+    """azure-core's retry rules, with 429 retried for a span of time instead of a count.
 
     A 429 with ``Retry-After`` waits exactly that long (and gives up when that is beyond the budget); a
     429 without it waits an exponentially growing, jittered time, so the requests of many threads that
     were throttled together do not all come back in the same instant. Any method is retried on 429: the
     service did not process the request, so repeating it is safe even for a PATCH. Everything else (5xx,
     408, connection errors, Retry-After on other statuses) is the base policy's, with ``status_retries``.
+    One class for the decisions, so the sync and the asyncio pipelines cannot drift apart; only the way
+    they wait differs (:class:`ThrottlingRetryPolicy`, :class:`AsyncThrottlingRetryPolicy`).
     """
 
     def __init__(self, budget: RetryBudget | None = None, **kwargs: Any) -> None:
@@ -128,6 +132,10 @@ class ThrottlingRetryPolicy(RetryPolicy[Any, Any]):
         step = min(self.budget.throttled_backoff_max, self.budget.throttled_backoff * float(2 ** (attempt - 1)))
         return step / 2 + self._jitter.uniform(0, step / 2)
 
+
+class ThrottlingRetryPolicy(_ThrottlingRetries, RetryPolicy[Any, Any]):
+    """The sync pipelines' retries (Resource Manager, remediation, the few sync Key Vault reads)."""
+
     def sleep(
         self,
         settings: dict[str, Any],
@@ -139,6 +147,22 @@ class ThrottlingRetryPolicy(RetryPolicy[Any, Any]):
                 transport.sleep(settings["throttled_wait"])
             return
         super().sleep(settings, transport, response=response)
+
+
+class AsyncThrottlingRetryPolicy(_ThrottlingRetries, AsyncRetryPolicy[Any, Any]):
+    """The same retries for the asyncio Key Vault clients: a throttled request waits without a thread."""
+
+    async def sleep(
+        self,
+        settings: dict[str, Any],
+        transport: AsyncHttpTransport[Any, Any],
+        response: PipelineResponse[Any, Any] | None = None,
+    ) -> None:
+        if response is not None and response.http_response.status_code == 429:
+            if settings["throttled_wait"] > 0:
+                await transport.sleep(settings["throttled_wait"])
+            return
+        await super().sleep(settings, transport, response=response)
 
 
 CONNECTION_TIMEOUT = 10
@@ -176,6 +200,7 @@ class AzureClients:
         self._session: requests.Session | None = None
         self._subscription_client: SubscriptionClient | None = None
         self._vault_clients: dict[str, KeyVaultManagementClient] = {}
+        self._loop = EventLoopThread(max_connections=self.max_connections)
 
     @property
     def credential(self) -> TokenCredential:
@@ -249,9 +274,11 @@ class AzureClients:
         shared transport, so the service reads (shared/services.py) reuse it rather than four more SDKs."""
         return self.vaults(subscription_id)
 
-    def certificates(self, vault_uri: str) -> CertificateClient:
+    def certificates(self, vault_uri: str) -> VaultClient:
         """A client for one vault. Cheap to build (the transport and token cache are shared), so one is
-        made per vault and per scan rather than kept for thousands of vaults.
+        made per vault and per scan rather than kept for thousands of vaults. It carries its asyncio
+        twin for the per-certificate reads (:func:`shared.azure.keyvault.read_vault`), with the same
+        credential, challenge handling and retry budget.
 
         With challenge verification on, a URI outside the Key Vault domains is refused here too (the scan
         refuses it earlier, with a finding), so no caller can send it a token."""
@@ -262,16 +289,44 @@ class AzureClients:
                 raise UntrustedHostError(problem)
         else:
             warn_vault_hosts_unchecked()
-        return CertificateClient(
+        credential = self.credential
+
+        async def twin() -> AsyncCertificateClient:
+            return AsyncCertificateClient(
+                vault_uri,
+                AsyncCredential(credential),
+                verify_challenge_resource=verify,
+                transport=self._async_transport(),
+                retry_policy=AsyncThrottlingRetryPolicy(self.retry),
+            )
+
+        return VaultClient(
             vault_uri,
-            self.credential,
+            credential,
+            aio=twin,
+            loop=self._loop,
             verify_challenge_resource=verify,
             transport=self._transport(),
             retry_policy=ThrottlingRetryPolicy(self.retry),
         )
 
+    def _async_transport(self) -> AsyncHttpTransport[Any, Any]:
+        """A vault's own aiohttp session (closed with its client: see :class:`EventLoopThread`), or, with a
+        replaced sync ``transport`` (recorded responses), that one driven from worker threads, so a replay
+        sees the same requests either way. Called on the event loop."""
+        if self._own_transport is not None:
+            return SyncTransportAsAsync(self._own_transport)
+        transport: AsyncHttpTransport[Any, Any] = AioHttpTransport(
+            session=self._loop.session(connections=self.settings.requests_per_vault),
+            session_owner=True,  # the client's close() closes the session and its connections
+            connection_timeout=CONNECTION_TIMEOUT,
+            read_timeout=READ_TIMEOUT,
+        )
+        return transport
+
     def close(self) -> None:
         with self._lock:
+            self._loop.close()
             if self._session is not None:
                 self._session.close()
                 self._session = None

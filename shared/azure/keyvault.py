@@ -29,54 +29,53 @@ bearer token goes.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-import json
 import logging
-import re
-import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urljoin, urlsplit
 
-from azure.core.exceptions import AzureError, DecodeError, HttpResponseError
+from azure.core.exceptions import AzureError, HttpResponseError
 from azure.core.rest import HttpRequest
 from azure.keyvault.certificates import CertificateClient
+from azure.keyvault.certificates.aio import CertificateClient as AsyncCertificateClient
 
 from shared import x509
+from shared.azure.aio import EventLoopThread
+
+# Re-exported: callers import these from here, where the reads are.
+from shared.azure.kverrors import MAX_ERROR_MESSAGE as MAX_ERROR_MESSAGE  # noqa: PLC0414
+from shared.azure.kverrors import UntrustedHostError as UntrustedHostError  # noqa: PLC0414
+from shared.azure.kverrors import clean_message as _clean
+from shared.azure.kverrors import read_error as read_error  # noqa: PLC0414
+from shared.azure.kvjson import PolicyFields as PolicyFields  # noqa: PLC0414
+from shared.azure.kvjson import interned_text as _text
+from shared.azure.kvjson import json_of as _json_of
+from shared.azure.kvjson import listed_certificate as _listed_certificate
+from shared.azure.kvjson import parse_policy as parse_policy  # noqa: PLC0414
+from shared.azure.kvjson import unix_time as _unix_time
 from shared.models import (
     Certificate,
     CertificateVersion,
-    LifetimeAction,
     PendingOperation,
     PlainSecret,
     ReadError,
     Vault,
 )
-from shared.text import SINGLE_LINE_LOGS, clean_text, clean_value, comparable, single_line
+from shared.text import SINGLE_LINE_LOGS, clean_text, comparable, single_line
 
 log = logging.getLogger(__name__)
 log.addFilter(SINGLE_LINE_LOGS)  # estate text in log arguments cannot forge a line
 
-_WHITESPACE = re.compile(r"\s+")
-MAX_ERROR_MESSAGE = 240
 _JSON = {"Accept": "application/json"}
 
 # The Key Vault DNS suffixes of Azure's clouds: public, China, US Government, Germany (azure-cli's cloud
 # definitions, Azure/azure-cli src/azure-cli-core/azure/cli/core/cloud.py, ``keyvault_dns``). The scan
 # does not know which cloud a vault URI belongs to, so any of them is a Key Vault host.
 KEYVAULT_DNS_SUFFIXES = ("vault.azure.net", "vault.azure.cn", "vault.usgovcloudapi.net", "vault.microsoftazure.de")
-
-
-class UntrustedHostError(ValueError):
-    """A vault URI or ``nextLink`` that the scan refuses to send a request (and a token) to."""
-
-    def __init__(self, error: ReadError) -> None:
-        super().__init__(error.message)
-        self.error = error
 
 
 def untrusted_vault_host(vault_uri: str) -> ReadError | None:
@@ -166,8 +165,58 @@ class VaultRead:
     versions: dict[str, VersionsRead] = field(default_factory=dict)
 
 
+T = TypeVar("T")
+
+
+class VaultClient(CertificateClient):
+    """One vault's ``CertificateClient`` (for the few sync reads and remediation's writes) carrying its
+    asyncio twin, which the per-certificate reads use (:func:`read_vault`).
+
+    The twin is built on the shared event loop at first use, so a client that only remediates never
+    starts the loop; closing this client closes both."""
+
+    def __init__(
+        self,
+        vault_url: str,
+        credential: Any,
+        *,
+        aio: Callable[[], Awaitable[AsyncCertificateClient]],
+        loop: EventLoopThread,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(vault_url, credential, **kwargs)
+        self._make_aio = aio
+        self._aio: AsyncCertificateClient | None = None
+        self._loop = loop
+
+    def run_async(self, call: Callable[[AsyncCertificateClient], Coroutine[Any, Any, T]]) -> T:
+        """``call(async_client)`` run on the event loop; this thread waits for its result."""
+
+        async def run() -> T:
+            if self._aio is None:
+                self._aio = await self._make_aio()
+            return await call(self._aio)
+
+        return self._loop.run(run())
+
+    def __enter__(self) -> VaultClient:
+        super().__enter__()
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        self.close()  # the base class's __exit__ skips close(), which would leave the twin's session open
+
+    def close(self) -> None:
+        aio, self._aio = self._aio, None
+        try:
+            if aio is not None:
+                self._loop.run(aio.close())
+        finally:
+            super().close()
+
+
 def read_vault(
-    client: CertificateClient,
+    client: VaultClient,
     vault: Vault,
     *,
     requests_in_flight: int,
@@ -177,50 +226,73 @@ def read_vault(
 
     Policy GETs start while the next list page is still being fetched; the vault's certificates are kept
     in list order. ``referenced`` certificates (name -> versions services are pinned to) also get their
-    current and pinned versions read, in the same pool, so those reads overlap the listing instead of
+    current and pinned versions read, under the same limit, so those reads overlap the listing instead of
     adding a round after it, and the vault never sees more than ``requests_in_flight`` GETs at once. They
     start once the first list page has answered: by then the client holds the vault's authentication
-    challenge, while requests sent before it would each be refused with a 401 first."""
+    challenge, while requests sent before it would each be refused with a 401 first.
+
+    A sync entry point over coroutines: the listing and the policy GETs run on the client's event loop
+    (the asyncio SDK client costs a quarter of the sync one's CPU per request), the version reads, a few
+    per vault, stay sync functions run in the loop's worker threads."""
+    return client.run_async(
+        lambda aio: _read_vault(aio, client, vault, requests_in_flight=requests_in_flight, referenced=referenced)
+    )
+
+
+async def _read_vault(
+    aio: AsyncCertificateClient,
+    client: CertificateClient,
+    vault: Vault,
+    *,
+    requests_in_flight: int,
+    referenced: Mapping[str, set[str]] | None,
+) -> VaultRead:
     result = VaultRead(vault=vault)
-    pending: list[tuple[Certificate, Future[Certificate]]] = []
-    version_reads: dict[str, Future[VersionsRead]] = {}
-    with ThreadPoolExecutor(max_workers=requests_in_flight, thread_name_prefix=f"kv-{vault.name[:20]}") as pool:
+    slots = asyncio.Semaphore(requests_in_flight)
 
-        def start_version_reads() -> None:
-            if referenced and not version_reads:
-                for name, versions in referenced.items():
-                    version_reads[name.lower()] = pool.submit(read_versions_of, client, name, versions)
+    async def limited(work: Awaitable[T]) -> T:
+        async with slots:
+            return await work
 
+    pending: list[tuple[Certificate, asyncio.Task[Certificate] | None]] = []
+    version_reads: dict[str, asyncio.Task[VersionsRead]] = {}
+
+    def start_version_reads() -> None:
+        if referenced and not version_reads:
+            for name, versions in referenced.items():
+                work = asyncio.to_thread(read_versions_of, client, name, versions)
+                version_reads[name.lower()] = asyncio.create_task(limited(work))
+
+    try:
+        async for listed in _list_certificates_async(aio, vault):
+            start_version_reads()
+            if listed.enabled is False or listed.error is not None:
+                # A disabled certificate is not applicable to either rule, and one whose list entry is
+                # malformed is not assessed: no need to read either one's policy.
+                pending.append((listed, None))
+                continue
+            pending.append((listed, asyncio.create_task(limited(_read_policy_async(aio, listed)))))
+    except Exception as exc:  # noqa: BLE001 - any failure of the listing is reported, never raised
+        result.error = read_error(exc)
+        log.warning("Could not list certificates of vault %s: %s", vault.name, result.error.describe())
+    start_version_reads()
+    for listed, task in pending:
+        if task is None:
+            result.certificates.append(listed)
+            continue
         try:
-            for listed in list_certificates(client, vault):
-                start_version_reads()
-                if listed.enabled is False or listed.error is not None:
-                    # A disabled certificate is not applicable to either rule, and one whose list entry is
-                    # malformed is not assessed: no need to read either one's policy.
-                    pending.append((listed, _done(listed)))
-                    continue
-                pending.append((listed, pool.submit(_read_policy, client, listed)))
-        except Exception as exc:  # noqa: BLE001 - any failure of the listing is reported, never raised
-            result.error = read_error(exc)
-            log.warning("Could not list certificates of vault %s: %s", vault.name, result.error.describe())
-        start_version_reads()
-        for listed, future in pending:
-            try:
-                result.certificates.append(future.result())
-            except Exception as exc:  # noqa: BLE001 - defensive: _read_policy already catches
-                result.certificates.append(dataclasses.replace(listed, error=read_error(exc)))
-        for name, read in version_reads.items():
-            try:
-                result.versions[name] = read.result()
-            except Exception as exc:  # noqa: BLE001 - defensive: read_versions_of already catches
-                result.versions[name] = VersionsRead(error=read_error(exc))
+            result.certificates.append(await task)
+        except Exception as exc:  # noqa: BLE001 - defensive: _read_policy_async already catches
+            result.certificates.append(dataclasses.replace(listed, error=read_error(exc)))
+    for name, read in version_reads.items():
+        try:
+            result.versions[name] = await read
+        except Exception as exc:  # noqa: BLE001 - defensive: read_versions_of already catches
+            result.versions[name] = VersionsRead(error=read_error(exc))
     return result
 
 
-def _done(value: Certificate) -> Future[Certificate]:
-    future: Future[Certificate] = Future()
-    future.set_result(value)
-    return future
+_FIRST_PAGE = ("GET", "/certificates")
 
 
 def list_certificates(client: CertificateClient, vault: Vault) -> Iterator[Certificate]:
@@ -230,92 +302,47 @@ def list_certificates(client: CertificateClient, vault: Vault) -> Iterator[Certi
     fails after retries, ``DecodeError`` for a body that is not JSON, ``ValueError`` for an item whose id
     is not a certificate id; and :class:`UntrustedHostError` for a ``nextLink`` off the vault's host.
     The last page after a link is ``{"value": [], "nextLink": null}`` on the real service."""
-    request = HttpRequest("GET", "/certificates", headers=_JSON)
-    while True:
+    request: HttpRequest | None = HttpRequest(*_FIRST_PAGE, headers=_JSON)
+    while request is not None:
         page = _get_json(client, request)
-        items = page.get("value") or []
-        if not isinstance(items, list):
-            raise ValueError("the certificate list's 'value' is not an array")
-        for item in items:
-            yield _listed_certificate(vault, item)
-        next_link = page.get("nextLink")
-        if not next_link:
-            return
-        if not isinstance(next_link, str):
-            raise ValueError("the certificate list's 'nextLink' is not a URL")
-        # As the service wrote it (its $skiptoken and api-version); send_request adds nothing it carries.
-        request = HttpRequest("GET", _checked_next_link(vault, next_link), headers=_JSON)
+        yield from _page_items(vault, page)
+        request = _next_page(vault, page)
+
+
+async def _list_certificates_async(client: AsyncCertificateClient, vault: Vault) -> AsyncIterator[Certificate]:
+    """:func:`list_certificates` through the asyncio client."""
+    request: HttpRequest | None = HttpRequest(*_FIRST_PAGE, headers=_JSON)
+    while request is not None:
+        page = await _get_json_async(client, request)
+        for certificate in _page_items(vault, page):
+            yield certificate
+        request = _next_page(vault, page)
+
+
+def _page_items(vault: Vault, page: Mapping[str, Any]) -> Iterator[Certificate]:
+    items = page.get("value") or []
+    if not isinstance(items, list):
+        raise ValueError("the certificate list's 'value' is not an array")
+    for item in items:
+        yield _listed_certificate(vault, item)
+
+
+def _next_page(vault: Vault, page: Mapping[str, Any]) -> HttpRequest | None:
+    next_link = page.get("nextLink")
+    if not next_link:
+        return None
+    if not isinstance(next_link, str):
+        raise ValueError("the certificate list's 'nextLink' is not a URL")
+    # As the service wrote it (its $skiptoken and api-version); send_request adds nothing it carries.
+    return HttpRequest("GET", _checked_next_link(vault, next_link), headers=_JSON)
 
 
 def _get_json(client: CertificateClient, request: HttpRequest) -> Mapping[str, Any]:
-    response = client.send_request(request)
-    if response.status_code != 200:
-        # What the SDK's operations raise for anything but 200, with the service's error body parsed.
-        raise HttpResponseError(response=response)
-    try:
-        data = json.loads(response.content)
-    except ValueError as exc:
-        raise DecodeError("the response body is not valid JSON", response=response) from exc
-    if not isinstance(data, Mapping):
-        raise ValueError("the response is not a JSON object")
-    if not _may_hold_hostile_text(response.content):
-        return data
-    # Estate text is untrusted: lone surrogates and control characters are cleaned here, where it enters.
-    cleaned: Mapping[str, Any] = clean_value(data)
-    return cleaned
+    return _json_of(client.send_request(request))
 
 
-def _may_hold_hostile_text(body: bytes) -> bool:
-    """Whether a JSON body can decode to text that :func:`clean_value` would change. Plain ASCII with no
-    escape and no DEL cannot (JSON forbids raw control characters in strings), and that is nearly every
-    Key Vault answer: cleaning only the others keeps 100,000 certificates from costing seconds of CPU."""
-    return not body.isascii() or b"\\" in body or b"\x7f" in body
-
-
-def _listed_certificate(vault: Vault, item: Any) -> Certificate:
-    if not isinstance(item, Mapping):
-        raise ValueError("a certificate list item is not a JSON object")
-    name = _certificate_name(item.get("id"))
-    certificate = Certificate(vault=vault, name=name, id=f"{vault.uri.rstrip('/')}/certificates/{name}")
-    attributes = item.get("attributes")
-    tags = item.get("tags")
-    if attributes is None:
-        attributes = {}
-    try:
-        if not isinstance(attributes, Mapping):
-            raise TypeError("attributes is not an object")
-        if tags is not None and not isinstance(tags, Mapping):
-            raise TypeError("tags is not an object")
-        enabled = attributes.get("enabled")
-        if enabled is not None and not isinstance(enabled, bool):
-            raise TypeError("attributes.enabled is not true or false")
-        return dataclasses.replace(
-            certificate,
-            enabled=enabled,
-            tags={str(key): str(value) for key, value in (tags or {}).items()},
-            not_before=_unix_time(attributes.get("nbf"), "nbf"),
-            expires_on=_unix_time(attributes.get("exp"), "exp"),
-        )
-    except (TypeError, ValueError, OverflowError, OSError) as exc:
-        problem = ReadError("MalformedResponse", _clean(f"unexpected data in the certificate list: {exc}"), 200)
-        return dataclasses.replace(certificate, error=problem)
-
-
-def _certificate_name(certificate_id: Any) -> str:
-    """The name in ``https://<vault>/certificates/<name>[/<version>]``, checked as the SDK checks it."""
-    parts = urlsplit(certificate_id) if isinstance(certificate_id, str) else None
-    path = [segment for segment in parts.path.split("/") if segment] if parts else []
-    if parts is None or not (parts.scheme and parts.hostname) or not 2 <= len(path) <= 3:
-        raise ValueError(f"{certificate_id!r} is not a valid certificate id")
-    return path[1]
-
-
-def _unix_time(value: Any, name: str) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"attributes.{name} is not a time")
-    return datetime.fromtimestamp(value, UTC)
+async def _get_json_async(client: AsyncCertificateClient, request: HttpRequest) -> Mapping[str, Any]:
+    return _json_of(await client.send_request(request))
 
 
 def _read_policy(client: CertificateClient, listed: Certificate) -> Certificate:
@@ -325,17 +352,37 @@ def _read_policy(client: CertificateClient, listed: Certificate) -> Certificate:
     version's ``cer`` in one answer, so KeyVault-006 learns for free whether a CA issued what a ``Self``
     policy would replace (SPEC §2). A disabled one keeps ``GET .../policy``: it is not judged on its
     issuer, and Key Vault may refuse to hand out a disabled certificate."""
-    bundle = listed.enabled is not False
-    suffix = "/" if bundle else "/policy"
-    request = HttpRequest("GET", f"/certificates/{quote(listed.name, safe='')}{suffix}", headers=_JSON)
     try:
-        answer = _get_json(client, request)
-        data = answer.get("policy") if bundle else answer
-        if not isinstance(data, Mapping):
-            raise ValueError("the certificate came without its policy")
+        return _with_policy(listed, _get_json(client, _policy_request(listed)))
     except (AzureError, ValueError) as exc:
         # Only the policy is missing: the list already gave the expiry, which the expiry rule still judges.
         return dataclasses.replace(listed, policy_error=read_error(exc))
+
+
+async def _read_policy_async(client: AsyncCertificateClient, listed: Certificate) -> Certificate:
+    """:func:`_read_policy` through the asyncio client."""
+    try:
+        return _with_policy(listed, await _get_json_async(client, _policy_request(listed)))
+    except (AzureError, ValueError) as exc:
+        return dataclasses.replace(listed, policy_error=read_error(exc))
+
+
+def _policy_request(listed: Certificate) -> HttpRequest:
+    suffix = "/" if _reads_bundle(listed) else "/policy"
+    return HttpRequest("GET", f"/certificates/{quote(listed.name, safe='')}{suffix}", headers=_JSON)
+
+
+def _reads_bundle(listed: Certificate) -> bool:
+    return listed.enabled is not False
+
+
+def _with_policy(listed: Certificate, answer: Mapping[str, Any]) -> Certificate:
+    """The policy's fields from a bundle (or a policy answer), and for a ``Self`` policy who issued the
+    current version. Raises ``ValueError`` when the bundle came without its policy."""
+    bundle = _reads_bundle(listed)
+    data = answer.get("policy") if bundle else answer
+    if not isinstance(data, Mapping):
+        raise ValueError("the certificate came without its policy")
     policy = parse_policy(data)
     issued_by_ca = listed.issued_by_ca
     if bundle and comparable(policy.issuer) == "self":
@@ -348,182 +395,6 @@ def _read_policy(client: CertificateClient, listed: Certificate) -> Certificate:
         validity_months=policy.validity_months,
         issued_by_ca=issued_by_ca,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class PolicyFields:
-    """What the rules and remediation read from an issuance policy."""
-
-    issuer: str | None
-    lifetime_actions: tuple[LifetimeAction, ...]
-    validity_months: int | None
-
-
-def parse_policy(data: Mapping[str, Any]) -> PolicyFields:
-    """The issuance policy's REST JSON, read tolerantly: a missing or odd field is ``None``, and an action
-    type Key Vault may add later is kept as the text it is, so the rules can say what it is."""
-    return PolicyFields(
-        issuer=_text(_get(data, "issuer", "name")),
-        lifetime_actions=tuple(_raw_actions(data.get("lifetime_actions"))),
-        validity_months=_integer(_get(data, "x509_props", "validity_months")),
-    )
-
-
-def _raw_actions(value: Any) -> Iterator[LifetimeAction]:
-    """Every entry, understood or not: an entry the app cannot read fully carries its raw value in
-    ``unexplained``, so the rules say ``not_assessed`` and remediation never overwrites it (SPEC §2)."""
-    if value is None:
-        return
-    if not isinstance(value, list):
-        yield LifetimeAction(action="(unreadable)", unexplained=f"lifetime_actions {_raw(value)}")
-        return
-    for item in value:
-        if not isinstance(item, Mapping):
-            yield LifetimeAction(action="(unreadable)", unexplained=f"the lifetime action {_raw(item)}")
-            continue
-        action_type = _get(item, "action", "action_type")
-        trigger = item.get("trigger")
-        days = _integer(_get(item, "trigger", "days_before_expiry"))
-        percentage = _integer(_get(item, "trigger", "lifetime_percentage"))
-        problems = []
-        if not isinstance(action_type, str) or not action_type.strip():
-            problems.append(f"the lifetime action {_raw(item.get('action'))}")
-        if not _trigger_understood(trigger, days, percentage):
-            problems.append(f"the trigger {_raw(trigger)}")
-        yield LifetimeAction(
-            action=_text(action_type) or "(none)",
-            days_before_expiry=days,
-            lifetime_percentage=percentage,
-            unexplained="; ".join(problems) or None,
-        )
-
-
-_TRIGGER_KEYS = frozenset({"days_before_expiry", "lifetime_percentage"})
-
-
-def _trigger_understood(trigger: Any, days: int | None, percentage: int | None) -> bool:
-    """Days before expiry or a lifetime percentage (one of them: Key Vault takes one), as a whole number,
-    and nothing else."""
-    if not isinstance(trigger, Mapping):
-        return False
-    present = {key for key, value in trigger.items() if value is not None}
-    if len(present) != 1 or not present <= _TRIGGER_KEYS:
-        return False
-    return ("days_before_expiry" not in present or days is not None) and (
-        "lifetime_percentage" not in present or percentage is not None
-    )
-
-
-def _raw(value: Any) -> str:
-    """A raw value as a reason may quote it: compact JSON, bounded."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
-    return text if len(text) <= 120 else text[:119] + "…"
-
-
-def _get(data: Mapping[str, Any], *path: str) -> Any:
-    value: Any = data
-    for key in path:
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(key)
-    return value
-
-
-def _text(value: Any) -> str | None:
-    """A non-empty string, interned: issuer and action names repeat across thousands of certificates, and
-    every finding keeps them, so at 100,000 certificates one shared copy saves megabytes."""
-    return sys.intern(value) if isinstance(value, str) and value else None
-
-
-def _integer(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    return None
-
-
-def read_error(exc: BaseException) -> ReadError:
-    """The service's error code and message, or the failure's kind: never a URL, header or token."""
-    if isinstance(exc, UntrustedHostError):
-        return exc.error
-    if isinstance(exc, DecodeError):  # a 2xx whose body is not the JSON the SDK expects
-        status = getattr(exc, "status_code", None)
-        return ReadError(code="MalformedResponse", message="the response body is not valid JSON", status_code=status)
-    # A credential that got no token is a ClientAuthenticationError (an HttpResponseError) with no response:
-    # it is named below by its kind, not as an HTTP error without a code.
-    if isinstance(exc, HttpResponseError) and exc.response is not None:
-        status = exc.status_code
-        code, message = None, None
-        error = exc.error
-        if error is not None:
-            inner = getattr(error, "innererror", None) or {}
-            inner_code = inner.get("code") if isinstance(inner, Mapping) else None
-            code = f"{error.code} ({inner_code})" if error.code and inner_code else (inner_code or error.code)
-            message = error.message
-        if not code:
-            code = _code_from_status(status)
-        if not message:
-            message = exc.reason or "no error message"
-        return ReadError(code=_clean_code(str(code)), message=_clean(_first_line(message)), status_code=status)
-    if isinstance(exc, AzureError):
-        kind = type(exc).__name__
-        code = {
-            "ServiceRequestError": "ConnectionFailed",
-            "ServiceResponseError": "ResponseFailed",
-            "ClientAuthenticationError": "AuthenticationFailed",
-            "CredentialUnavailableError": "NoCredential",
-            "DecodeError": "MalformedResponse",
-            "DeserializationError": "MalformedResponse",
-        }.get(kind, kind)
-        return ReadError(code=code, message=_clean(_first_line(exc.message)))
-    if isinstance(exc, ValueError | KeyError | TypeError | AttributeError):
-        return ReadError(code="MalformedResponse", message=_clean(f"unexpected data: {_first_line(str(exc))}"))
-    return ReadError(code=type(exc).__name__, message=_clean(_first_line(str(exc))))
-
-
-def _clean_code(code: str) -> str:
-    """A service's error code is estate text like any other: one clean line, short."""
-    code = _WHITESPACE.sub(" ", single_line(code)).strip()
-    return (code if len(code) <= 120 else code[:119] + "…") or "Error"
-
-
-def _code_from_status(status: int | None) -> str:
-    return {
-        401: "Unauthorized",
-        403: "Forbidden",
-        404: "NotFound",
-        409: "Conflict",
-        429: "TooManyRequests",
-        500: "InternalServerError",
-        502: "BadGateway",
-        503: "ServiceUnavailable",
-        504: "GatewayTimeout",
-    }.get(status or 0, f"HTTP{status}" if status else "Error")
-
-
-_URL = re.compile(r"https?://\S+")
-
-
-def _clean(text: str) -> str:
-    """One line, bounded, and with any URL cut to its host: a SAS or token in a query never survives.
-    Service messages are estate text too: lone surrogates and control characters go (shared.text)."""
-    text = _URL.sub(lambda m: _host_only(m.group(0)), single_line(text))
-    text = _WHITESPACE.sub(" ", text).strip()
-    return text if len(text) <= MAX_ERROR_MESSAGE else text[: MAX_ERROR_MESSAGE - 1] + "…"
-
-
-def _host_only(url: str) -> str:
-    match = re.match(r"(https?://[^/?#\s]+)", url)
-    return match.group(1) if match else "<url>"
-
-
-def _first_line(text: str) -> str:
-    """The headline of a service message: Key Vault appends caller ids, addresses and resource ids on
-    further lines, which help support but drown the reason a person reads."""
-    return text.strip().splitlines()[0] if text.strip() else ""
 
 
 # --- the current version's X.509 certificate (``cer``) ----------------------------------------------------
@@ -539,23 +410,31 @@ PENDING_NOT_FOUND = "PendingCertificateNotFound"
 
 
 def read_pending_operations(
-    client: CertificateClient,
+    client: VaultClient,
     certificates: list[Certificate],
     wanted: Callable[[Certificate], bool],
     *,
     requests_in_flight: int,
 ) -> list[Certificate]:
     """``certificates`` with :attr:`Certificate.pending` filled for those ``wanted`` says need it (the ones
-    whose renewal looks stuck): one GET each, only for those, so a healthy vault costs nothing."""
+    whose renewal looks stuck): one GET each, only for those, so a healthy vault costs nothing. The GETs
+    run on the client's event loop, ``requests_in_flight`` at a time, like :func:`read_vault`'s."""
     chosen = [i for i, c in enumerate(certificates) if c.error is None and wanted(c)]
     if not chosen:
         return certificates
+
+    async def read_all(aio: AsyncCertificateClient) -> list[PendingOperation]:
+        slots = asyncio.Semaphore(max(1, requests_in_flight))
+
+        async def one(name: str) -> PendingOperation:
+            async with slots:
+                return await _read_pending_async(aio, name)
+
+        return list(await asyncio.gather(*(one(certificates[i].name) for i in chosen)))
+
     result = list(certificates)
-    workers = max(1, min(requests_in_flight, len(chosen)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kv-pending") as pool:
-        operations = pool.map(lambda i: read_pending(client, certificates[i].name), chosen)
-        for index, operation in zip(chosen, operations, strict=True):
-            result[index] = dataclasses.replace(certificates[index], pending=operation)
+    for index, operation in zip(chosen, client.run_async(read_all), strict=True):
+        result[index] = dataclasses.replace(certificates[index], pending=operation)
     return result
 
 
@@ -563,16 +442,38 @@ def read_pending(client: CertificateClient, name: str) -> PendingOperation:
     """``GET {vault}/certificates/{name}/pending``: the certificate's pending operation (a creation or
     renewal request at its issuer). A 404 ``PendingCertificateNotFound`` is an answer (there is none), any
     other failure is kept as ``read_error``: the rules then say they could not tell."""
-    request = HttpRequest("GET", f"/certificates/{quote(name, safe='')}/pending", headers=_JSON)
     try:
-        data = _get_json(client, request)
-    except HttpResponseError as exc:
-        error = read_error(exc)
-        if exc.status_code == 404 and PENDING_NOT_FOUND.lower() in error.code.lower():
-            return PendingOperation(exists=False)
-        return PendingOperation(exists=False, read_error=error)
+        data = _get_json(client, _pending_request(name))
     except (AzureError, ValueError) as exc:
-        return PendingOperation(exists=False, read_error=read_error(exc))
+        return _pending_failure(exc)
+    return _pending_operation(data)
+
+
+async def _read_pending_async(client: AsyncCertificateClient, name: str) -> PendingOperation:
+    """:func:`read_pending` through the asyncio client."""
+    try:
+        data = await _get_json_async(client, _pending_request(name))
+    except (AzureError, ValueError) as exc:
+        return _pending_failure(exc)
+    return _pending_operation(data)
+
+
+def _pending_request(name: str) -> HttpRequest:
+    return HttpRequest("GET", f"/certificates/{quote(name, safe='')}/pending", headers=_JSON)
+
+
+def _pending_failure(exc: AzureError | ValueError) -> PendingOperation:
+    error = read_error(exc)
+    if (
+        isinstance(exc, HttpResponseError)
+        and exc.status_code == 404
+        and PENDING_NOT_FOUND.lower() in error.code.lower()
+    ):
+        return PendingOperation(exists=False)
+    return PendingOperation(exists=False, read_error=error)
+
+
+def _pending_operation(data: Mapping[str, Any]) -> PendingOperation:
     error_body = data.get("error")
     error_body = error_body if isinstance(error_body, Mapping) else {}
     return PendingOperation(

@@ -13,6 +13,7 @@ import json
 import logging
 import socket
 import ssl
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -154,6 +155,9 @@ class ConnectionTracker:
 
     def __init__(self) -> None:
         self._writers: set[asyncio.StreamWriter] = set()
+        # Connections accepted so far, by listening port: whether a client reuses its connections or opens
+        # one per request is visible here, as it is to a real service's load balancer.
+        self.opened: Counter[int] = Counter()
 
     def __len__(self) -> int:
         return len(self._writers)
@@ -163,6 +167,7 @@ class ConnectionTracker:
     ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
         async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             self._writers.add(writer)
+            self.opened[port] += 1
             try:
                 await _serve_connection(reader, writer, handler, port)
             finally:

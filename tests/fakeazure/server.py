@@ -433,6 +433,11 @@ class FakeAzure:
             "PROBE_CONNECT_TO": self.frontends.connect_to(),
         }
 
+    def connections_opened(self, vault: str) -> int:
+        """How many TCP connections clients have opened to the vault's port since the fake started."""
+        port = self.estate.vault(vault).port
+        return self._connections.opened[port] if port is not None else 0
+
     def vault_uri(self, name: str) -> str:
         """``https://127.0.0.1:PORT/``: the vault's ``properties.vaultUri`` (with the trailing slash)."""
         vault = self.estate.vault(name)
