@@ -33,9 +33,9 @@ from shared.azure.keyvault import (
     list_certificate_versions,
     origin,
     read_error,
-    read_pending_operations,
     read_vault,
 )
+from shared.azure.kvpending import read_pending_operations
 from shared.models import (
     Binding,
     Certificate,

@@ -127,7 +127,7 @@ def test_the_scan_needs_nothing_from_the_alerts() -> None:
 MODULE_LINES = 600
 CLASS_LINES = 300
 # Modules another engineer is rewriting right now, with the limit they must come back under.
-BEING_REWRITTEN = {"shared/azure/keyvault.py": "the perf helper's rewrite of the Key Vault reader (issue 19.8)"}
+BEING_REWRITTEN: dict[str, str] = {}  # every module is within the limit
 
 
 def python_files() -> list[Path]:
