@@ -103,7 +103,7 @@ param useBuiltInRoles bool = false
 @minValue(1)
 @maxValue(256)
 @description('SCAN_VAULT_CONCURRENCY: vaults read at the same time.')
-param scanVaultConcurrency int = 16
+param scanVaultConcurrency int = 64
 
 @minValue(1)
 @maxValue(64)

@@ -191,7 +191,7 @@ class Settings:
     retention_days: int = 90
     alert_on_clean: bool = False
     auto_remediate: bool = False
-    vault_concurrency: int = 16
+    vault_concurrency: int = 64
     requests_per_vault: int = 4
     portal_url: str = "https://portal.azure.com"
     max_auto_remediations: int = 25
@@ -286,7 +286,7 @@ class Settings:
             retention_days=_integer("RETENTION_DAYS", get("RETENTION_DAYS"), 90, 1, 3650),
             alert_on_clean=_boolean("ALERT_ON_CLEAN", get("ALERT_ON_CLEAN"), False),
             auto_remediate=_boolean("AUTO_REMEDIATE", get("AUTO_REMEDIATE"), False),
-            vault_concurrency=_integer("SCAN_VAULT_CONCURRENCY", get("SCAN_VAULT_CONCURRENCY"), 16, 1, 256),
+            vault_concurrency=_integer("SCAN_VAULT_CONCURRENCY", get("SCAN_VAULT_CONCURRENCY"), 64, 1, 256),
             requests_per_vault=_integer("SCAN_REQUESTS_PER_VAULT", get("SCAN_REQUESTS_PER_VAULT"), 4, 1, 64),
             portal_url=_https_url("PORTAL_URL", get("PORTAL_URL") or "https://portal.azure.com"),
             max_auto_remediations=_integer("MAX_AUTO_REMEDIATIONS", get("MAX_AUTO_REMEDIATIONS"), 25, 0, 10000),
