@@ -161,12 +161,9 @@ def from_secret_uri(where: Service, binding: str | None, secret_id: Any, **serve
         )
     vault_uri, secret, version = parsed
     host = urlsplit(vault_uri).hostname or ""
-    return Binding(
-        subscription_id=where.subscription_id,
-        resource_id=where.resource_id,
-        resource_type=where.kind,
-        service_name=where.name,
-        binding=binding,
+    return bound(
+        where,
+        binding,
         reference=clean_text(secret_id),
         vault_uri=vault_uri,
         vault_name=vault_name_from_host(host),  # never from another host: no vault, no route (SPEC §6)
@@ -194,16 +191,20 @@ def parse_secret_uri(value: Any) -> tuple[str, str, str | None] | None:
     return f"https://{netloc}/", segments[1], segments[2] if len(segments) == 3 else None
 
 
-def broken(where: Service, binding: str | None, problem: str, *, reference: str | None = None) -> Binding:
+def bound(where: Service, binding: str | None, **fields: Any) -> Binding:
+    """A reference inside the service ``where``: the service's facts, then what the reference says."""
     return Binding(
         subscription_id=where.subscription_id,
         resource_id=where.resource_id,
         resource_type=where.kind,
         service_name=where.name,
         binding=binding,
-        reference=reference,
-        problem=problem,
+        **fields,
     )
+
+
+def broken(where: Service, binding: str | None, problem: str, *, reference: str | None = None) -> Binding:
+    return bound(where, binding, reference=reference, problem=problem)
 
 
 def shown(value: Any) -> str:
