@@ -30,12 +30,12 @@ from shared.azure.clients import AzureClients
 from shared.azure.keyvault import (
     VaultRead,
     VersionsRead,
-    list_certificate_versions,
     origin,
     read_error,
     read_vault,
 )
 from shared.azure.kvpending import read_pending_operations
+from shared.azure.kvversions import list_certificate_versions
 from shared.models import (
     Binding,
     Certificate,

@@ -7,7 +7,7 @@
 - ``keyvault``: one vault's certificates, policies (each certificate's bundle) and the versions services
   reference (the Key Vault data plane), read concurrently with a bounded number of requests in flight, on
   the SDK's asyncio client (``aio``: the event loop and TLS context; ``kvjson``: parsing the bodies;
-  ``kverrors``: what a failed read says);
+  ``kverrors``: what a failed read says; ``kvversions``: every version of a referenced certificate);
 - ``kvpending``: the pending operation of a certificate whose renewal looks stuck;
 - ``services``: the services that reference Key Vault certificates (CertificateBinding), listed through
   Resource Manager;

@@ -255,26 +255,41 @@ async def _read_vault(
 
     pending: list[tuple[Certificate, asyncio.Task[Certificate] | None]] = []
     version_reads: dict[str, asyncio.Task[VersionsRead]] = {}
+    wanted = {name.lower(): (name, versions) for name, versions in (referenced or {}).items()}
 
-    def start_version_reads() -> None:
-        if referenced and not version_reads:
-            for name, versions in referenced.items():
-                work = asyncio.to_thread(read_versions_of, client, name, versions)
-                version_reads[name.lower()] = asyncio.create_task(limited(work))
+    def read_versions(key: str, bundle: asyncio.Task[tuple[Certificate, CertificateVersion | None]] | None) -> None:
+        """A referenced certificate's versions. Its current version comes from the bundle the policy read
+        fetches anyway (the same ``GET /certificates/{name}/``), so it is not read twice; a certificate
+        that is not listed, or disabled, or whose bundle failed, has its current version read here."""
+        name, versions = wanted[key]
+
+        async def work() -> VersionsRead:
+            current = (await bundle)[1] if bundle is not None else None
+            return await limited(asyncio.to_thread(read_versions_of, client, name, versions, current))
+
+        version_reads[key] = asyncio.create_task(work())
 
     try:
         async for listed in _list_certificates_async(aio, vault):
-            start_version_reads()
+            key = listed.name.lower()
             if listed.enabled is False or listed.error is not None:
                 # A disabled certificate is not applicable to either rule, and one whose list entry is
                 # malformed is not assessed: no need to read either one's policy.
                 pending.append((listed, None))
+                if key in wanted and key not in version_reads:
+                    read_versions(key, None)
+                continue
+            if key in wanted and key not in version_reads:
+                bundle = asyncio.create_task(limited(_read_bundle_async(aio, listed)))
+                read_versions(key, bundle)
+                pending.append((listed, asyncio.create_task(_certificate_of(bundle))))
                 continue
             pending.append((listed, asyncio.create_task(limited(_read_policy_async(aio, listed)))))
     except Exception as exc:  # noqa: BLE001 - any failure of the listing is reported, never raised
         result.error = read_error(exc)
         log.warning("Could not list certificates of vault %s: %s", vault.name, result.error.describe())
-    start_version_reads()
+    for key in wanted.keys() - version_reads.keys():
+        read_versions(key, None)  # referenced but not listed: gone, a plain secret, or past a failed page
     for listed, task in pending:
         if task is None:
             result.certificates.append(listed)
@@ -364,6 +379,29 @@ async def _read_policy_async(client: AsyncCertificateClient, listed: Certificate
         return _with_policy(listed, await _get_json_async(client, _policy_request(listed)))
     except (AzureError, ValueError) as exc:
         return dataclasses.replace(listed, policy_error=read_error(exc))
+
+
+async def _read_bundle_async(
+    client: AsyncCertificateClient, listed: Certificate
+) -> tuple[Certificate, CertificateVersion | None]:
+    """:func:`_read_policy_async` for a certificate a service references: the same bundle also gives its
+    current version (``None`` when the bundle could not be read or parsed: the version read then asks)."""
+    try:
+        answer = await _get_json_async(client, _policy_request(listed))
+    except (AzureError, ValueError) as exc:
+        return dataclasses.replace(listed, policy_error=read_error(exc)), None
+    try:
+        current: CertificateVersion | None = parse_certificate_version(answer)
+    except (ValueError, TypeError, OverflowError):
+        current = None
+    try:
+        return _with_policy(listed, answer), current
+    except (AzureError, ValueError) as exc:
+        return dataclasses.replace(listed, policy_error=read_error(exc)), current
+
+
+async def _certificate_of(bundle: asyncio.Task[tuple[Certificate, CertificateVersion | None]]) -> Certificate:
+    return (await bundle)[0]
 
 
 def _policy_request(listed: Certificate) -> HttpRequest:
@@ -468,22 +506,25 @@ def _issued_by_ca(cer: Any) -> str | None:
         return None
 
 
-def read_versions_of(client: CertificateClient, name: str, versions: set[str]) -> VersionsRead:
-    """One referenced certificate's current version and each pinned version that is not the current one."""
+def read_versions_of(
+    client: CertificateClient, name: str, versions: set[str], current: CertificateVersion | None = None
+) -> VersionsRead:
+    """One referenced certificate's current version (read here unless ``current`` came with its bundle)
+    and each pinned version that is not the current one."""
     result = VersionsRead()
-    current = _version_or_gone(client, name)
-    if current is None:
+    found = current or _version_or_gone(client, name)
+    if found is None:
         result.certificate_missing = True
         secret = read_secret_metadata(client, name)
         if isinstance(secret, ReadError):
             result.error = secret
         else:
             result.plain_secret = secret
-    elif isinstance(current, ReadError):
-        result.error = current
+    elif isinstance(found, ReadError):
+        result.error = found
     else:
-        result.current = current
-        for version in sorted(v for v in versions if v.lower() != current.version.lower()):
+        result.current = found
+        for version in sorted(v for v in versions if v.lower() != found.version.lower()):
             pinned = _version_or_gone(client, name, version)
             if pinned is None:
                 result.missing_versions.add(version.lower())
@@ -506,34 +547,6 @@ def _version_or_gone(
         return None if exc.status_code == 404 else read_error(exc)
     except (AzureError, ValueError, TypeError, OverflowError, OSError) as exc:
         return read_error(exc)
-
-
-# --- every version of a certificate (ServedCertificate) -------------------------------------------------------
-
-# A certificate renewed every 90 days for ten years has 40 versions; 100 pages is far past any real one.
-_MAX_VERSION_PAGES = 100
-
-
-def list_certificate_versions(client: CertificateClient, vault: Vault, name: str) -> tuple[CertificateVersion, ...]:
-    """``GET {vault}/certificates/{name}/versions``, every page: what a hostname may serve instead of the
-    current version. Read only when a probe saw another thumbprint (SPEC §2). Items are ``{id (versioned),
-    x5t, attributes}``; the real service ends with an empty page after a ``nextLink``, and a ``nextLink``
-    off the vault's host is refused as for the certificate list. Raises like :func:`list_certificates`."""
-    request = HttpRequest("GET", f"/certificates/{quote(name, safe='')}/versions", headers=_JSON)
-    versions: list[CertificateVersion] = []
-    for _ in range(_MAX_VERSION_PAGES):
-        page = _get_json(client, request)
-        items = page.get("value") or []
-        if not isinstance(items, list):
-            raise ValueError("the version list's 'value' is not an array")
-        versions.extend(parse_certificate_version(item) for item in items if isinstance(item, Mapping))
-        next_link = page.get("nextLink")
-        if not next_link:
-            return tuple(versions)
-        if not isinstance(next_link, str):
-            raise ValueError("the version list's 'nextLink' is not a URL")
-        request = HttpRequest("GET", _checked_next_link(vault, next_link), headers=_JSON)
-    raise ValueError(f"the version list of {name} did not end after {_MAX_VERSION_PAGES} pages")
 
 
 def read_secret_metadata(client: CertificateClient, name: str) -> PlainSecret | ReadError | None:
