@@ -255,6 +255,19 @@ def test_versions_are_read_only_for_referenced_certificates(table_scan) -> None:
     assert all(r.status == 200 for r in pages)
 
 
+def test_a_referenced_certificate_is_read_once_its_bundle_serving_the_policy_and_the_current_version(
+    table_scan,
+) -> None:
+    azure, document = table_scan
+    assert binding_findings(document)["data-latest"]["current_version"], "the current version was known"
+    current_reads = [
+        r
+        for r in azure.requests.where(service="keyvault", certificate="data-tls")
+        if r.operation == "get_certificate" and r.path.strip("/").count("/") == 1 and r.status == 200
+    ]
+    assert len(current_reads) == 1  # the policy read's bundle; the binding rule did not fetch it again
+
+
 def test_get_findings_filters_the_binding_rule_and_its_csv_carries_the_service(table_scan) -> None:
     _, document = table_scan
     result = ScanResult.from_document(document)
