@@ -11,15 +11,19 @@ CHECKOV_STAMP := .venv-checkov/.installed
 
 .PHONY: setup demo test lint unit bench chromium clean
 
+# Set-up says what it does on stderr, so `make demo ARGS='--format json'` prints only JSON on stdout even
+# on a fresh machine.
 $(PY_STAMP): requirements.txt requirements-dev.txt
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
-	touch $@
+	@echo "Setting up $(VENV) (Python packages)..." >&2
+	@$(PYTHON) -m venv $(VENV) >&2
+	@$(PY) -m pip install --quiet --upgrade pip >&2
+	@$(PY) -m pip install --quiet -r requirements-dev.txt >&2
+	@touch $@
 
 $(NODE_STAMP): package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error >&2
-	touch $@
+	@echo "Installing the npm tools (Azurite, the card renderer, the KQL language service)..." >&2
+	@npm ci --no-audit --no-fund --loglevel=error >&2
+	@touch $@
 
 $(CHECKOV_STAMP): requirements-checkov.txt
 	$(PYTHON) -m venv .venv-checkov
