@@ -27,6 +27,7 @@ from .common import (
     VAULT_SECRET_ID,
     ServiceRead,
     broken,
+    by_vault_id,
     hostnames_of,
     last_segment,
     list_children,
@@ -181,16 +182,12 @@ def _classic_domain(subscription_id: str, endpoint: Mapping[str, Any], domain: M
             f"({', '.join(f'{k} {shown(source.get(k))}' for k in named)})",
         )
     vault_resource_id = f"/subscriptions/{vault_sub}/resourceGroups/{group}/providers/Microsoft.KeyVault/vaults/{vault}"
-    return Binding(
-        subscription_id=subscription_id,
-        resource_id=where.resource_id,
-        resource_type=CDN_CUSTOM_DOMAIN,
-        service_name=where.name,
-        binding=binding,
-        reference=f"{vault_resource_id}/secrets/{secret}",
-        vault_resource_id=vault_resource_id,
-        vault_name=vault,
-        certificate_name=secret,
+    return by_vault_id(
+        where,
+        binding,
+        vault_resource_id,
+        vault,
+        secret,
         version=text(source.get("secretVersion")),
         hostnames=hostnames_of([props.get("hostName")]),
     )

@@ -173,6 +173,23 @@ def from_secret_uri(where: Service, binding: str | None, secret_id: Any, **serve
     )
 
 
+def by_vault_id(
+    where: Service, binding: str | None, vault_resource_id: str, vault_name: str, secret: str, **served: Any
+) -> Binding:
+    """A reference by the vault's resource id and a secret name (Front Door classic, classic CDN): the
+    reference is shown as ``{vault id}/secrets/{name}``. ``served`` are the version it is pinned to and
+    the hostnames."""
+    return bound(
+        where,
+        binding,
+        reference=f"{vault_resource_id}/secrets/{secret}",
+        vault_resource_id=vault_resource_id,
+        vault_name=vault_name,
+        certificate_name=secret,
+        **served,
+    )
+
+
 def parse_secret_uri(value: Any) -> tuple[str, str, str | None] | None:
     """``https://{vault}/secrets/{name}[/{version}]`` -> (vault URI with a trailing slash, name, version)."""
     if not isinstance(value, str):

@@ -23,6 +23,7 @@ from shared.models import Binding
 from .common import (
     VAULT_ID,
     broken,
+    by_vault_id,
     from_secret_uri,
     hostnames_of,
     last_segment,
@@ -110,18 +111,13 @@ def _front_door(subscription_id: str, item: Mapping[str, Any]) -> list[Binding]:
             )
             found.append(broken(where, binding, problem, reference=text(vault_id)))
             continue
-        vault_resource_id = str(vault_id).rstrip("/")
         found.append(
-            Binding(
-                subscription_id=subscription_id,
-                resource_id=where.resource_id,
-                resource_type=FRONT_DOOR_CLASSIC,
-                service_name=where.name,
-                binding=binding,
-                reference=f"{vault_resource_id}/secrets/{secret}",
-                vault_resource_id=vault_resource_id,
-                vault_name=match.group("name"),
-                certificate_name=secret,
+            by_vault_id(
+                where,
+                binding,
+                str(vault_id).rstrip("/"),
+                match.group("name"),
+                secret,
                 version=text(source.get("secretVersion")),
                 hostnames=hostnames_of([props.get("hostName")]),
             )
