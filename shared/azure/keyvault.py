@@ -391,13 +391,16 @@ async def _read_bundle_async(
     except (AzureError, ValueError) as exc:
         return dataclasses.replace(listed, policy_error=read_error(exc)), None
     try:
-        current: CertificateVersion | None = parse_certificate_version(answer)
-    except (ValueError, TypeError, OverflowError):
-        current = None
-    try:
-        return _with_policy(listed, answer), current
+        certificate = _with_policy(listed, answer)
     except (AzureError, ValueError) as exc:
-        return dataclasses.replace(listed, policy_error=read_error(exc)), current
+        certificate = dataclasses.replace(listed, policy_error=read_error(exc))
+    try:
+        # Who issued it was decided by the policy read where it matters (a Self policy): the signature is
+        # checked once, not again for the version.
+        current = parse_certificate_version(answer, with_issuer=False)
+    except (ValueError, TypeError, OverflowError):
+        return certificate, None
+    return certificate, dataclasses.replace(current, issued_by_ca=certificate.issued_by_ca)
 
 
 async def _certificate_of(bundle: asyncio.Task[tuple[Certificate, CertificateVersion | None]]) -> Certificate:
@@ -473,8 +476,9 @@ def read_certificate_version(client: CertificateClient, name: str, version: str 
     return parse_certificate_version(read_bundle(client, name, version))
 
 
-def parse_certificate_version(data: Mapping[str, Any]) -> CertificateVersion:
-    """A certificate bundle or version list item: the version from its id, x5t, created, exp, enabled."""
+def parse_certificate_version(data: Mapping[str, Any], *, with_issuer: bool = True) -> CertificateVersion:
+    """A certificate bundle or version list item: the version from its id, x5t, created, exp, enabled, and
+    (``with_issuer``) which CA issued it, from the bundle's ``cer``."""
     certificate_id = data.get("id")
     parts = urlsplit(certificate_id) if isinstance(certificate_id, str) else None
     path = [segment for segment in parts.path.split("/") if segment] if parts else []
@@ -491,7 +495,7 @@ def parse_certificate_version(data: Mapping[str, Any]) -> CertificateVersion:
         created_on=_unix_time(attributes.get("created"), "created"),
         expires_on=_unix_time(attributes.get("exp"), "exp"),
         enabled=enabled if isinstance(enabled, bool) else None,
-        issued_by_ca=_issued_by_ca(data.get("cer")),
+        issued_by_ca=_issued_by_ca(data.get("cer")) if with_issuer else None,
     )
 
 
