@@ -202,15 +202,15 @@ def example_binding() -> Finding:
     )
 
 
-def example_messages(kind: str) -> list[dict[str, Any]]:
-    """A morning's digest to the central webhook: two entries new, one worse, three ongoing, one fixed."""
-    result = example_result()
-    result = replace(result, findings=[*result.findings, example_binding()])
-    new = {f.key for f in result.problems if f.vault_name == "payments-kv" or f.rule_id == RULE_BINDING}
-    worse = {f.key: "worse" for f in result.problems if f.vault_name == "kv-legacy-weu"}
+def morning_digest(
+    kind: str, result: ScanResult, *, new: set[str], worse: set[str], remediated: str, **options: Any
+) -> list[dict[str, Any]]:
+    """A morning's digest to the central webhook: ``new`` and ``worse`` finding keys marked, three ongoing,
+    one fixed, an undefined-route note and one auto-remediation of ``remediated`` (``vault/certificate``)."""
+    vault_name, certificate_name = remediated.split("/")
     digest = make_digest(
         result,
-        marks={**dict.fromkeys(new, "new"), **worse},  # type: ignore[dict-item]
+        marks={**dict.fromkeys(new, "new"), **dict.fromkeys(worse, "worse")},
         listed={entry_key(f) for f in result.problems},
         ongoing=Ongoing(3, STARTED - timedelta(days=5), STARTED - timedelta(days=2)),
         remind_days=7,
@@ -222,16 +222,30 @@ def example_messages(kind: str) -> list[dict[str, Any]]:
         ],
         remediations=[
             {
-                "vault_name": "kv-shared-tls",
-                "certificate_name": "intranet-contoso-com",
+                "vault_name": vault_name,
+                "certificate_name": certificate_name,
                 "before": "EmailContacts at 90% of lifetime",
                 "after": "AutoRenew at 80% of lifetime",
                 "outcome": "applied",
             }
         ],
         report_url="https://func-autorenew-guard.azurewebsites.net/api/report",
+        **options,
     )
     return render(kind, digest)
+
+
+def example_messages(kind: str) -> list[dict[str, Any]]:
+    """A morning's digest to the central webhook: two entries new, one worse, three ongoing, one fixed."""
+    result = example_result()
+    result = replace(result, findings=[*result.findings, example_binding()])
+    return morning_digest(
+        kind,
+        result,
+        new={f.key for f in result.problems if f.vault_name == "payments-kv" or f.rule_id == RULE_BINDING},
+        worse={f.key for f in result.problems if f.vault_name == "kv-legacy-weu"},
+        remediated="kv-shared-tls/intranet-contoso-com",
+    )
 
 
 def example_full_messages(kind: str) -> list[dict[str, Any]]:
@@ -314,35 +328,18 @@ def demo_messages(kind: str, result: ScanResult) -> list[dict[str, Any]]:
     """A morning's digest of the demo scan to the central webhook: the Front Door and payments problems new,
     the unreadable vaults worse, three ongoing, one fixed, a note and an auto-remediation."""
     problems = result.problems
-    new = {
-        f.key for f in problems if f.vault_name is None or "pay" in (f.vault_name or "") or f.rule_id == RULE_BINDING
-    }
-    worse = {f.key for f in problems if f.status == Status.NOT_ASSESSED}
-    digest = make_digest(
+    return morning_digest(
+        kind,
         result,
-        marks={**dict.fromkeys(new, "new"), **dict.fromkeys(worse, "worse")},
-        listed={entry_key(f) for f in problems},
-        ongoing=Ongoing(3, STARTED - timedelta(days=5), STARTED - timedelta(days=2)),
-        remind_days=7,
-        fixed=1,
-        notes=[
-            "Route 'team-identity' is not defined: 2 problems are tagged alert-route=team-identity, but "
-            "ALERT_ROUTES has no route of that name, so only this channel got them. Add the route to "
-            "ALERT_ROUTES or fix the tag."
-        ],
-        remediations=[
-            {
-                "vault_name": "cc-webapp-key-vault",
-                "certificate_name": "intranet",
-                "before": "EmailContacts at 90% of lifetime",
-                "after": "AutoRenew at 80% of lifetime",
-                "outcome": "applied",
-            }
-        ],
+        new={
+            f.key
+            for f in problems
+            if f.vault_name is None or "pay" in (f.vault_name or "") or f.rule_id == RULE_BINDING
+        },
+        worse={f.key for f in problems if f.status == Status.NOT_ASSESSED},
+        remediated="cc-webapp-key-vault/intranet",
         max_items=8,
-        report_url="https://func-autorenew-guard.azurewebsites.net/api/report",
     )
-    return render(kind, digest)
 
 
 def teams_text(message: Mapping[str, Any]) -> str:
