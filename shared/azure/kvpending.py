@@ -16,10 +16,9 @@ from urllib.parse import quote
 
 from azure.core.exceptions import AzureError, HttpResponseError
 from azure.core.rest import HttpRequest
-from azure.keyvault.certificates import CertificateClient
 from azure.keyvault.certificates.aio import CertificateClient as AsyncCertificateClient
 
-from shared.azure.keyvault import _JSON, VaultClient, _get_json, _get_json_async, read_error
+from shared.azure.keyvault import _JSON, VaultClient, _get_json_async, read_error
 from shared.azure.kverrors import clean_message as _clean
 from shared.models import Certificate, PendingOperation
 from shared.text import single_line
@@ -56,19 +55,10 @@ def read_pending_operations(
     return result
 
 
-def read_pending(client: CertificateClient, name: str) -> PendingOperation:
+async def _read_pending_async(client: AsyncCertificateClient, name: str) -> PendingOperation:
     """``GET {vault}/certificates/{name}/pending``: the certificate's pending operation (a creation or
     renewal request at its issuer). A 404 ``PendingCertificateNotFound`` is an answer (there is none), any
     other failure is kept as ``read_error``: the rules then say they could not tell."""
-    try:
-        data = _get_json(client, _pending_request(name))
-    except (AzureError, ValueError) as exc:
-        return _pending_failure(exc)
-    return _pending_operation(data)
-
-
-async def _read_pending_async(client: AsyncCertificateClient, name: str) -> PendingOperation:
-    """:func:`read_pending` through the asyncio client."""
     try:
         data = await _get_json_async(client, _pending_request(name))
     except (AzureError, ValueError) as exc:
