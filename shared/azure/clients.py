@@ -47,7 +47,7 @@ from shared.azure.keyvault import UntrustedHostError, VaultClient, untrusted_vau
 from shared.settings import Settings
 
 
-def _lean_pipeline(credential: TokenCredential, verify: bool, retry: RetryBudget) -> dict[str, Any]:
+def _lean_pipeline(credential: AsyncCredential, verify: bool, retry: AsyncRetryPolicy[Any, Any]) -> dict[str, Any]:
     """The asyncio certificate client's pipeline with only the steps a scan's reads need, as the SDK's
     documented ``policies`` keyword takes it: who we are (User-Agent), redirects, our retry policy, Key
     Vault's challenge authentication, and the removal of the token from a redirect to another host. Left
@@ -68,8 +68,8 @@ def _lean_pipeline(credential: TokenCredential, verify: bool, retry: RetryBudget
         "policies": [
             UserAgentPolicy(sdk_moniker=f"keyvault-certificates/{_CERTIFICATES_VERSION}"),
             AsyncRedirectPolicy(),
-            AsyncThrottlingRetryPolicy(retry),
-            AsyncChallengeAuthPolicy(AsyncCredential(credential), verify_challenge_resource=verify),
+            retry,
+            AsyncChallengeAuthPolicy(credential, verify_challenge_resource=verify),
             SensitiveHeaderCleanupPolicy(),
         ]
     }
@@ -328,13 +328,14 @@ class AzureClients:
         credential = self.credential
 
         async def twin() -> AsyncCertificateClient:
+            async_credential, retry = AsyncCredential(credential), AsyncThrottlingRetryPolicy(self.retry)
             return AsyncCertificateClient(
                 vault_uri,
-                AsyncCredential(credential),
+                async_credential,
                 verify_challenge_resource=verify,
                 transport=self._async_transport(),
-                retry_policy=AsyncThrottlingRetryPolicy(self.retry),
-                **_lean_pipeline(credential, verify, self.retry),
+                retry_policy=retry,
+                **_lean_pipeline(async_credential, verify, retry),
             )
 
         return VaultClient(
